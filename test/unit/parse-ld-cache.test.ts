@@ -194,6 +194,25 @@ test('this host: /etc/ld.so.cache has libc.so.6 for x86_64', (t) => {
   t.true(libc.every((e) => e.path.startsWith('/') && e.path.endsWith('libc.so.6')), libc.map((e) => e.path).join(', '));
 });
 
+test('real H200 host cache (test/fixtures/real-h200): matches the `ldconfig -p` taken with it, in order', (t) => {
+  const dir = path.join(FIXTURES, 'real-h200');
+  const entries = parseLdCache(new Uint8Array(readFileSync(path.join(dir, 'ld.so.cache'))), 'real-h200/ld.so.cache');
+  t.true(entries.every((e) => e.arch === 'x86_64' && e.flags === 0x0303 && e.hwcap === 0n));
+  // facts.txt: "+ ldconfig -p" then "+ grep -Ei 'nvidia|cuda|nvcuvid|vdpau|GLX|EGL|GLES'" then its output.
+  const facts = readFileSync(path.join(dir, 'facts.txt'), 'utf8').split('\n');
+  const start = facts.findIndex((line, i) => line === '+ ldconfig -p' && facts[i + 1]?.startsWith("+ grep -Ei 'nvidia|cuda"));
+  t.true(start >= 0);
+  const printed: string[] = [];
+  for (let i = start + 2; i < facts.length && !facts[i]!.startsWith('+ '); i++) printed.push(facts[i]!);
+  t.true(printed.length > 100);
+  const grep = /nvidia|cuda|nvcuvid|vdpau|GLX|EGL|GLES/i;
+  const ours = entries
+    .map((e) => `\t${e.name} (libc6,x86-64) => ${e.path}`)
+    .filter((line) => grep.test(line));
+  t.deepEqual(ours, printed);
+  t.truthy(entries.find((e) => e.name === 'libcuda.so.1' && e.path === '/usr/local/nvidia/lib64/libcuda.so.1'));
+});
+
 // --- flags ---
 
 const archOf = test.macro({

@@ -2,6 +2,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import {
   normalizePciBusId,
   parseDriverVersion,
@@ -10,6 +11,7 @@ import {
   type GpuInformation,
 } from '../../src/core/parse-proc.js';
 import { ParseError } from '../../src/errors.js';
+import { FIXTURES } from '../helpers/paths.js';
 
 const SOURCE = '/proc/driver/nvidia/gpus/0000:00:05.0/information';
 
@@ -27,6 +29,11 @@ const H200 = [
   'GPU Excluded:\t No',
   '',
 ].join('\n');
+
+// From test/fixtures/real-h200/facts.txt (`cat -A` there): a later driver adds "GPU Firmware".
+const H200_LEASED = 'Model: \t\t NVIDIA H200\nIRQ:   \t\t 41\nGPU UUID: \t GPU-8b472ccd-7f02-9c7a-ca0f-35527f14b320\n' +
+  'Video BIOS: \t 96.00.a5.00.1a\nBus Type: \t PCIe\nDMA Size: \t 52 bits\nDMA Mask: \t 0xfffffffffffff\n' +
+  'Bus Location: \t 0000:00:06.0\nDevice Minor: \t 0\nGPU Firmware: \t 580.159.04\nGPU Excluded:\t No\n';
 
 const H200_INFO: GpuInformation = {
   model: 'NVIDIA H200',
@@ -71,6 +78,15 @@ function onlyParseErrors(fn: () => unknown): void {
 
 test('H200 information file', (t) => {
   t.deepEqual(parseGpuInformation(H200, SOURCE), H200_INFO);
+});
+
+test('information file of the leased H200 (with GPU Firmware)', (t) => {
+  t.deepEqual(parseGpuInformation(H200_LEASED, SOURCE), {
+    model: 'NVIDIA H200',
+    uuid: 'GPU-8b472ccd-7f02-9c7a-ca0f-35527f14b320',
+    pciBusId: '0000:00:06.0',
+    minor: 0,
+  });
 });
 
 test('CRLF line endings', (t) => {
@@ -233,6 +249,22 @@ test('/proc/devices: both sections, in order, names with slashes and duplicate m
   ]);
 });
 
+test('/proc/devices of the leased H200 (test/fixtures/real-h200/facts.txt)', (t) => {
+  const facts = readFileSync(path.join(FIXTURES, 'real-h200', 'facts.txt'), 'utf8').split('\n');
+  const start = facts.indexOf('+ cat /proc/devices');
+  t.true(start >= 0);
+  const end = facts.findIndex((line, i) => i > start && line.startsWith('+ '));
+  const { character, block } = parseProcDevices(facts.slice(start + 1, end).join('\n'));
+  const major = (name: string) => character.filter((d) => d.name === name).map((d) => d.major);
+  t.deepEqual(major('nvidia'), [195]);
+  t.deepEqual(major('nvidiactl'), [195]);
+  t.deepEqual(major('nvidia-uvm'), [238]);
+  t.deepEqual(major('nvidia-caps'), [241]);
+  t.deepEqual(major('infiniband_mad'), [231, 245]);
+  t.is(character.length, 34);
+  t.deepEqual(block.map((d) => d.name), ['loop', 'zram', 'virtblk', 'blkext']);
+});
+
 test('/proc/devices with CRLF parses the same', (t) => {
   t.deepEqual(parseProcDevices(PROC_DEVICES.replace(/\n/g, '\r\n')), parseProcDevices(PROC_DEVICES));
 });
@@ -303,6 +335,9 @@ test('proc, aarch64 open module', version, NVRM_OPEN.replace('x86_64', 'aarch64'
 const NVRM_470 = 'NVRM version: NVIDIA UNIX x86_64 Kernel Module  470.82.01  Tue Oct 26 21:21:59 UTC 2021\n';
 test('proc, old layout without "Release Build"', version, NVRM_470, '470.82.01');
 test('proc, CRLF', version, NVRM.replace(/\n/g, '\r\n'), '580.159.04');
+// Verbatim from the leased H200 (test/fixtures/real-h200/facts.txt): no build date, trailing blanks.
+const NVRM_NIX = 'NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.159.04  Release Build  (nixbld@)  \nGCC version:  gcc version 15.3.0 (GCC) \n';
+test('proc, open module built by nix', version, NVRM_NIX, '580.159.04');
 
 const noVersion = test.macro({
   exec(t, text: string) {
