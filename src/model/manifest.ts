@@ -23,14 +23,16 @@ export interface Gpu {
   brand: string;
   /** CUDA compute capability "major.minor" when the model is known, else "". */
   architecture: string;
-  /** Nodes and mounts that belong to this GPU alone (its /dev/nvidiaN, /dev/dri nodes). */
+  /** Nodes that belong to this GPU alone (its /dev/nvidia<minor>). */
   edits: ContainerEdits;
+  /** This GPU's /dev/dri card and render nodes, injected with the graphics or display capability. */
+  driNodes: DeviceNode[];
 }
 
 /** A driver file found by discovery, with the capability it serves. */
 export interface DriverFile {
   capability: CapabilityKey;
-  kind: 'library' | 'binary' | 'firmware' | 'socket' | 'icd' | 'config';
+  kind: 'library' | 'binary' | 'firmware' | 'socket' | 'ipc-dir' | 'icd';
   /** Real path on this machine (root-prefixed with --root). */
   hostPath: string;
   /** Path as it is on the real host (root stripped); also the path in the container. */

@@ -1,0 +1,50 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { FileError } from '../errors.js';
+
+/**
+ * Writes a file so readers see the old content or the new, never a mix: temp file in the same
+ * folder, write, fsync, rename, fsync the folder. Creates the folder if needed. The temp file is
+ * removed on failure. Throws FileError naming the target.
+ */
+export function writeFileAtomic(file: string, content: string | Uint8Array, mode = 0o644): void {
+  const dir = path.dirname(file);
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now().toString(36)}.tmp`);
+  let fd: number | undefined;
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fd = fs.openSync(tmp, 'wx', mode);
+    fs.writeSync(fd, typeof content === 'string' ? Buffer.from(content) : content);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(tmp, file);
+    syncDir(dir);
+  } catch (error) {
+    if (fd !== undefined) fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw new FileError(file, `cannot write "${file}": ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { cause: error });
+  }
+}
+
+/** Returns the file's text, or null when it does not exist; throws FileError for other failures. */
+export function readFileIfExists(file: string): string | null {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new FileError(file, `cannot read "${file}": ${(error as NodeJS.ErrnoException).code ?? 'error'}`, { cause: error });
+  }
+}
+
+function syncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch {
+    // Some filesystems refuse fsync on a folder; the rename is still atomic.
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}

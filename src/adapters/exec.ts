@@ -1,0 +1,50 @@
+import { execa } from 'execa';
+import { ExecError } from '../errors.js';
+
+/** The PATH every subprocess gets: never the caller's environment. */
+export const SAFE_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
+
+export interface RunOptions {
+  /** Milliseconds before the command is killed (default 10 s). */
+  timeoutMs?: number;
+  input?: string;
+  /** Extra variables; the environment is otherwise only PATH. */
+  env?: Record<string, string>;
+  /** Return a non-zero exit instead of throwing. */
+  allowFailure?: boolean;
+}
+
+export interface RunResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs an absolute-path program without a shell, with an explicit minimal environment and a
+ * timeout. Throws ExecError (command, exit code, stderr) when it cannot start, times out, or
+ * exits non-zero (unless allowFailure).
+ */
+export async function runCommand(file: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
+  const result = await execa(file, args, {
+    reject: false,
+    extendEnv: false,
+    env: { PATH: SAFE_PATH, ...options.env },
+    timeout: options.timeoutMs ?? 10_000,
+    input: options.input,
+    stdin: options.input === undefined ? 'ignore' : 'pipe',
+    stripFinalNewline: false,
+  });
+  const command = [file, ...args].join(' ');
+  const stderr = String(result.stderr ?? '');
+  if (result.failed && (result.exitCode === undefined || !options.allowFailure)) {
+    const why = result.timedOut
+      ? `timed out after ${options.timeoutMs ?? 10_000} ms`
+      : result.exitCode === undefined
+        ? (result.cause as Error | undefined)?.message ?? 'could not start'
+        : `exited with ${result.exitCode}`;
+    const detail = stderr.trim().split('\n').at(-1);
+    throw new ExecError(command, result.exitCode, stderr, `"${command.slice(0, 200)}" ${why}${detail ? `: ${detail}` : ''}`, { cause: result.cause });
+  }
+  return { exitCode: result.exitCode ?? 0, stdout: String(result.stdout ?? ''), stderr };
+}

@@ -1,0 +1,23 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UsageError } from '../errors.js';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** Parses argv strictly: an unknown flag or a missing value is a UsageError that names it and points at --help. */
+export function parseFlags<O extends Options>(command: string, argv: string[], options: O, positionals = false) {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: positionals });
+  } catch (error) {
+    const message = (error as Error).message.split('\n')[0]!.replace(/\.$/, '');
+    throw new UsageError(`${command}: ${message.charAt(0).toLowerCase()}${message.slice(1)} (see \`${command} --help\`)`, { cause: error });
+  }
+}
+
+/** Flags every command takes. */
+export const COMMON_FLAGS = {
+  help: { type: 'boolean', short: 'h' },
+  debug: { type: 'boolean' },
+  config: { type: 'string' },
+  root: { type: 'string' },
+  manifest: { type: 'string' },
+} as const;

@@ -1,0 +1,46 @@
+import { exitCodeOf, formatError, UsageError } from '../errors.js';
+import { CDI_HELP, runCdi } from './cdi.js';
+import { processIo, type Io } from './io.js';
+import { runScan, SCAN_HELP } from './scan.js';
+
+const HELP = `Usage: oci-gpu <command> [options]
+
+NVIDIA GPUs in Podman, Docker and Kubernetes containers: discovery runs once, in a watcher;
+container starts only read its manifest.
+
+Commands:
+  scan           discover the driver, GPUs and driver files; print the manifest
+  cdi generate   print a CDI spec for the host
+  watch          keep /run/oci-gpu/manifest.json and the CDI spec true (the systemd service)
+  status         what the watcher last saw; non-zero if the manifest is missing or stale
+  doctor         find why GPUs do not work on this host or in a container
+  install        install the hook, hooks.d entries, service and config
+  uninstall      remove what install placed
+
+Every command takes --root DIR (a simulated host), --config FILE and --debug.
+Run \`oci-gpu <command> --help\` for its options.
+`;
+
+type Command = (argv: string[], io: Io) => number | Promise<number>;
+
+const COMMANDS: Record<string, { run: Command; help: string }> = {
+  scan: { run: runScan, help: SCAN_HELP },
+  cdi: { run: runCdi, help: CDI_HELP },
+};
+
+/** Runs the CLI and returns the exit status; errors become one line on stderr (a stack with --debug). */
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  const debug = argv.includes('--debug');
+  try {
+    const [name, ...rest] = argv;
+    if (name === undefined || name === '--help' || name === '-h' || name === 'help') return io.out(HELP), 0;
+    if (name === '--version') return io.out('oci-gpu 0.1.0\n'), 0;
+    const command = COMMANDS[name];
+    if (!command) throw new UsageError(`oci-gpu: unknown command "${name}" (see \`oci-gpu --help\`)`);
+    return await command.run(rest, io);
+  } catch (error) {
+    const line = formatError(error, debug);
+    io.err(`${line.startsWith('oci-gpu') ? '' : 'oci-gpu: '}${line}\n`);
+    return exitCodeOf(error);
+  }
+}

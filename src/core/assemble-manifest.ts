@@ -1,0 +1,91 @@
+import { appendEdits, dedupeEdits } from './edits.js';
+import { architectureOfModel, brandOfModel } from './gpu-facts.js';
+import type { GpuInformation } from './parse-proc.js';
+import type { ContainerEdits, DeviceNode, Mount } from '../model/edits.js';
+import {
+  CAPABILITIES,
+  MANIFEST_SCHEMA,
+  type CapabilityKey,
+  type DriverFile,
+  type DriverInfo,
+  type HostTools,
+  type Manifest,
+} from '../model/manifest.js';
+
+/** What discovery found, before it is shaped into a manifest. */
+export interface ScanResult {
+  root: string;
+  generatedAt: string;
+  driver: DriverInfo | null;
+  gpus: GpuInformation[];
+  nodes: {
+    gpu: Map<number, DeviceNode>;
+    dri: Map<string, DeviceNode[]>;
+    control: DeviceNode[];
+    uvm: DeviceNode[];
+    modeset: DeviceNode[];
+    caps: DeviceNode[];
+  };
+  files: DriverFile[];
+  tools: HostTools;
+  warnings: string[];
+}
+
+/** Mount options of driver files: read-only, no setuid, no device files. */
+export const RO_MOUNT = ['ro', 'nosuid', 'nodev', 'bind'];
+/** Mount options of the MPS pipe folder, which clients write to. */
+export const RW_MOUNT = ['rw', 'nosuid', 'nodev', 'bind'];
+
+/** Returns the manifest for a scan: GPUs indexed 0..N-1 in bus order, driver files grouped into per-capability edits. */
+export function assembleManifest(scan: ScanResult): Manifest {
+  const capabilities: Partial<Record<CapabilityKey, ContainerEdits>> = {};
+  const add = (cap: CapabilityKey, edits: ContainerEdits) => {
+    capabilities[cap] = dedupeEdits(appendEdits(capabilities[cap], edits));
+  };
+  const files = [...scan.files].sort((a, b) => compare(a.containerPath, b.containerPath));
+  for (const f of files) add(f.capability, { mounts: [mountOf(f)] });
+  if (scan.nodes.uvm.length) add('compute', { deviceNodes: scan.nodes.uvm });
+  if (scan.nodes.modeset.length) add('display', { deviceNodes: scan.nodes.modeset });
+  const ordered: Partial<Record<CapabilityKey, ContainerEdits>> = {};
+  for (const cap of [...CAPABILITIES, 'unclassified'] as CapabilityKey[]) if (capabilities[cap]) ordered[cap] = capabilities[cap];
+  const libraryDirs = [...new Set(files.filter((f) => f.kind === 'library').map((f) => dirname(f.containerPath)))].sort(compare);
+  return {
+    schema: MANIFEST_SCHEMA,
+    generatedAt: scan.generatedAt,
+    root: scan.root,
+    driver: scan.driver,
+    gpus: scan.gpus.map((g, index) => {
+      const node = scan.nodes.gpu.get(g.minor);
+      return {
+        index,
+        uuid: g.uuid,
+        pciBusId: g.pciBusId,
+        model: g.model,
+        minor: g.minor,
+        brand: brandOfModel(g.model),
+        architecture: architectureOfModel(g.model),
+        edits: { deviceNodes: node ? [node] : [] },
+        driNodes: scan.nodes.dri.get(g.pciBusId) ?? [],
+      };
+    }),
+    controlNodes: scan.nodes.control,
+    capNodes: scan.nodes.caps,
+    capabilities: ordered,
+    files,
+    libraryDirs,
+    tools: scan.tools,
+    warnings: scan.warnings,
+  };
+}
+
+function mountOf(f: DriverFile): Mount {
+  return { hostPath: f.hostPath, containerPath: f.containerPath, options: f.kind === 'ipc-dir' ? RW_MOUNT : RO_MOUNT };
+}
+
+function dirname(p: string): string {
+  return p.slice(0, p.lastIndexOf('/')) || '/';
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

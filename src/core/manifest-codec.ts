@@ -1,0 +1,118 @@
+import { ManifestError, ParseError } from '../errors.js';
+import type { ContainerEdits, DeviceNode, Mount } from '../model/edits.js';
+import { CAPABILITIES, MANIFEST_SCHEMA, type Manifest } from '../model/manifest.js';
+import { expect, expectArray, expectStrings, isObject, optional, type Problems } from './check.js';
+
+/** Returns the manifest as deterministic JSON text (fixed key order, trailing newline). */
+export function serializeManifest(m: Manifest): string {
+  return JSON.stringify(m, null, 2) + '\n';
+}
+
+/** Returns true when two manifests say the same thing, whatever their generation times. */
+export function sameManifestContent(a: Manifest, b: Manifest): boolean {
+  return serializeManifest({ ...a, generatedAt: '' }) === serializeManifest({ ...b, generatedAt: '' });
+}
+
+/**
+ * Parses and validates manifest text read from `source`. Throws ManifestError when it is not
+ * JSON (e.g. truncated) or of another schema version, ParseError listing dot-path problems otherwise.
+ */
+export function parseManifest(text: string, source: string): Manifest {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new ManifestError(`manifest "${source}" is not valid JSON (truncated or corrupt): run \`oci-gpu scan --output ${source}\` or restart oci-gpu-watch`, { cause: error });
+  }
+  if (!isObject(value)) throw new ManifestError(`manifest "${source}" is not a JSON object`);
+  if (value.schema !== MANIFEST_SCHEMA) {
+    const schema = typeof value.schema === 'string' ? value.schema : JSON.stringify(value.schema);
+    const newer = /^oci-gpu\.manifest\/v(\d+)$/.exec(String(value.schema ?? ''));
+    throw new ManifestError(
+      newer && Number(newer[1]) > 1
+        ? `manifest "${source}" has schema ${schema}, newer than this oci-gpu reads (${MANIFEST_SCHEMA}): upgrade oci-gpu-hook`
+        : `manifest "${source}" has schema ${schema}, expected ${MANIFEST_SCHEMA}`,
+    );
+  }
+  const problems = checkManifest(value);
+  if (problems.length) throw new ParseError(`manifest "${source}"`, problems);
+  return value as unknown as Manifest;
+}
+
+function checkManifest(m: Record<string, unknown>): Problems {
+  const p: Problems = [
+    ...expect(m.generatedAt, 'string', 'generatedAt'),
+    ...expect(m.root, 'string', 'root'),
+    ...(m.driver === null
+      ? []
+      : isObject(m.driver)
+        ? [...expect(m.driver.version, 'string', 'driver.version'), ...expect(m.driver.cudaVersion, 'string', 'driver.cudaVersion')]
+        : ['driver: must be an object or null']),
+    ...expectArray(m.gpus, 'gpus', (g, at) =>
+      isObject(g)
+        ? [
+            ...expect(g.index, 'integer', `${at}.index`),
+            ...expect(g.uuid, 'string', `${at}.uuid`),
+            ...expect(g.pciBusId, 'string', `${at}.pciBusId`),
+            ...expect(g.model, 'string', `${at}.model`),
+            ...expect(g.minor, 'integer', `${at}.minor`),
+            ...expect(g.brand, 'string', `${at}.brand`),
+            ...expect(g.architecture, 'string', `${at}.architecture`),
+            ...checkEdits(g.edits, `${at}.edits`),
+            ...expectArray(g.driNodes, `${at}.driNodes`, checkNode),
+          ]
+        : [`${at}: must be an object`],
+    ),
+    ...expectArray(m.controlNodes, 'controlNodes', checkNode),
+    ...expectArray(m.capNodes, 'capNodes', checkNode),
+    ...expectStrings(m.libraryDirs, 'libraryDirs'),
+    ...expectStrings(m.warnings, 'warnings'),
+    ...(isObject(m.tools)
+      ? ['ldconfig', 'nsenter', 'sh'].flatMap((k) => expect((m.tools as Record<string, unknown>)[k], 'string', `tools.${k}`))
+      : ['tools: must be an object']),
+    ...expect(m.files, 'array', 'files'),
+  ];
+  if (!isObject(m.capabilities)) p.push('capabilities: must be an object');
+  else
+    for (const [cap, edits] of Object.entries(m.capabilities)) {
+      if (!(CAPABILITIES as readonly string[]).includes(cap) && cap !== 'unclassified') p.push(`capabilities.${cap}: unknown capability`);
+      p.push(...checkEdits(edits, `capabilities.${cap}`));
+    }
+  return p;
+}
+
+function checkEdits(e: unknown, at: string): Problems {
+  if (!isObject(e)) return [`${at}: must be an object`];
+  const edits = e as ContainerEdits;
+  return [
+    ...optional(edits.env, (v) => expectStrings(v, `${at}.env`)),
+    ...optional(edits.deviceNodes, (v) => expectArray(v, `${at}.deviceNodes`, checkNode)),
+    ...optional(edits.mounts, (v) => expectArray(v, `${at}.mounts`, checkMount)),
+  ];
+}
+
+function checkNode(n: unknown, at: string): Problems {
+  if (!isObject(n)) return [`${at}: must be an object`];
+  const node = n as unknown as DeviceNode;
+  return [
+    ...expect(node.path, 'string', `${at}.path`),
+    ...(node.path?.startsWith?.('/dev/') ? [] : [`${at}.path: must be under /dev/`]),
+    ...optional(node.hostPath, (v) => expect(v, 'string', `${at}.hostPath`)),
+    ...expect(node.major, 'integer', `${at}.major`),
+    ...expect(node.minor, 'integer', `${at}.minor`),
+    ...optional(node.fileMode, (v) => expect(v, 'integer', `${at}.fileMode`)),
+  ];
+}
+
+function checkMount(m: unknown, at: string): Problems {
+  if (!isObject(m)) return [`${at}: must be an object`];
+  const mount = m as unknown as Mount;
+  return [
+    ...expect(mount.hostPath, 'string', `${at}.hostPath`),
+    ...expect(mount.containerPath, 'string', `${at}.containerPath`),
+    ...(typeof mount.containerPath === 'string' && mount.containerPath.startsWith('/') && !mount.containerPath.split('/').includes('..')
+      ? []
+      : [`${at}.containerPath: must be an absolute path without ".."`]),
+    ...optional(mount.options, (v) => expectStrings(v, `${at}.options`)),
+  ];
+}

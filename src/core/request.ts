@@ -1,0 +1,151 @@
+import { RequestError } from '../errors.js';
+import { CAPABILITIES, type Capability } from '../model/manifest.js';
+
+/** Annotation that asks for GPUs: "all", "none" or a comma list of indexes, UUIDs, PCI bus ids. */
+export const DEVICES_ANNOTATION = 'oci-gpu/devices';
+/** Annotation that names the driver capabilities (comma list; default utility,compute). */
+export const CAPABILITIES_ANNOTATION = 'oci-gpu/capabilities';
+/** Prefix of the annotations where CRI runtimes put fully-qualified CDI device names. */
+export const CDI_ANNOTATION_PREFIX = 'cdi.k8s.io/';
+
+export const DEFAULT_CAPABILITIES: Capability[] = ['utility', 'compute'];
+
+// Limits that keep a hostile value from costing time or memory: real requests are tiny.
+const MAX_VALUE_LENGTH = 4096;
+const MAX_SELECTORS = 256;
+
+/** What a container asked for, before it is checked against the manifest. */
+export interface GpuRequest {
+  /** Where the device list came from, for messages: `annotation "oci-gpu/devices"`, `NVIDIA_VISIBLE_DEVICES`. */
+  source: string;
+  /** "all", or selectors (index, UUID, PCI bus id) in the order given; [] means driver only, no GPU ("none"). */
+  devices: 'all' | string[];
+  capabilities: Capability[];
+  /** NVIDIA_REQUIRE_* expressions (each var is ANDed with the others), empty when disabled. */
+  requirements: { name: string; expression: string }[];
+}
+
+/**
+ * Returns the GPU request of a container from its annotations and process env, or null when it
+ * asks for nothing (no annotation; NVIDIA_VISIBLE_DEVICES unset, empty or "void"). Annotations
+ * win over env. Throws RequestError (one line) for a malformed value.
+ */
+export function parseRequest(annotations: Record<string, string>, env: string[], cdiKind: string): GpuRequest | null {
+  const vars = envMap(env);
+  const devicesAnnotation = annotations[DEVICES_ANNOTATION];
+  let source: string;
+  let devices: 'all' | string[] | null;
+  if (devicesAnnotation !== undefined) {
+    source = `annotation "${DEVICES_ANNOTATION}"`;
+    devices = parseDeviceList(devicesAnnotation, source, false);
+  } else {
+    const cdi = cdiDevices(annotations, cdiKind);
+    if (cdi) {
+      source = `annotation "${cdi.key}"`;
+      devices = cdi.devices;
+    } else {
+      source = 'NVIDIA_VISIBLE_DEVICES';
+      const value = vars.get('NVIDIA_VISIBLE_DEVICES');
+      devices = value === undefined ? null : parseDeviceList(value, source, true);
+    }
+  }
+  if (devices === null) return null;
+
+  const capsAnnotation = annotations[CAPABILITIES_ANNOTATION];
+  const capabilities =
+    capsAnnotation !== undefined
+      ? parseCapabilities(capsAnnotation, `annotation "${CAPABILITIES_ANNOTATION}"`)
+      : parseCapabilities(vars.get('NVIDIA_DRIVER_CAPABILITIES') ?? '', 'NVIDIA_DRIVER_CAPABILITIES');
+
+  return { source, devices, capabilities, requirements: requirementsOf(vars) };
+}
+
+/** Parses a device list; returns null for "void"/empty when `voidAllowed` (the NVIDIA env contract). */
+function parseDeviceList(raw: string, source: string, voidAllowed: boolean): 'all' | string[] | null {
+  const value = checkValue(raw, source);
+  if (voidAllowed && (value === '' || value === 'void')) return null;
+  if (value === 'all') return 'all';
+  if (value === 'none') return [];
+  if (value === '') throw new RequestError(`${source} is empty: use "all", "none" or a comma list of GPU indexes, UUIDs or PCI bus ids`);
+  const items = value.split(',').map((s) => s.trim());
+  if (items.length > MAX_SELECTORS) throw new RequestError(`${source} lists ${items.length} devices; at most ${MAX_SELECTORS} are accepted`);
+  for (const item of items) {
+    if (item === '') throw new RequestError(`${source} has an empty entry in "${shorten(value)}"`);
+    if (item === 'all' || item === 'none' || item === 'void') {
+      throw new RequestError(`${source}: "${item}" cannot be combined with other devices in "${shorten(value)}"`);
+    }
+  }
+  const seen = new Set<string>();
+  for (const item of items) {
+    if (seen.has(item)) throw new RequestError(`${source} lists GPU "${shorten(item)}" twice`);
+    seen.add(item);
+  }
+  return items;
+}
+
+function parseCapabilities(raw: string, source: string): Capability[] {
+  const value = checkValue(raw, source);
+  if (value === '') return [...DEFAULT_CAPABILITIES];
+  const items = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (items.includes('all')) return [...CAPABILITIES];
+  const unknown = items.filter((c) => !(CAPABILITIES as readonly string[]).includes(c));
+  if (unknown.length) {
+    throw new RequestError(`${source}: unknown capability "${shorten(unknown[0]!)}" (known: ${CAPABILITIES.join(', ')}, all)`);
+  }
+  return [...new Set(items as Capability[])];
+}
+
+function cdiDevices(annotations: Record<string, string>, kind: string): { key: string; devices: 'all' | string[] } | null {
+  const names: string[] = [];
+  let key = '';
+  for (const [k, v] of Object.entries(annotations)) {
+    if (!k.startsWith(CDI_ANNOTATION_PREFIX)) continue;
+    const value = checkValue(v, `annotation "${shorten(k)}"`);
+    for (const qualified of value.split(',').map((s) => s.trim())) {
+      const eq = qualified.indexOf('=');
+      if (eq < 0 || qualified.slice(0, eq) !== kind) continue;
+      key ||= k;
+      names.push(qualified.slice(eq + 1));
+    }
+  }
+  if (!names.length) return null;
+  if (names.includes('all')) return { key, devices: 'all' };
+  return { key, devices: parseDeviceList(names.join(','), `annotation "${key}"`, false) as string[] };
+}
+
+function requirementsOf(vars: Map<string, string>): { name: string; expression: string }[] {
+  if (isTrue(vars.get('NVIDIA_DISABLE_REQUIRE'))) return [];
+  const out: { name: string; expression: string }[] = [];
+  for (const [name, value] of vars) {
+    if (name.startsWith('NVIDIA_REQUIRE_')) out.push({ name, expression: checkValue(value, name) });
+  }
+  // Legacy CUDA images carry only CUDA_VERSION: they need at least that CUDA.
+  const cuda = /^(\d+)\.(\d+)/.exec(vars.get('CUDA_VERSION') ?? '');
+  if (!vars.has('NVIDIA_REQUIRE_CUDA') && cuda) out.push({ name: 'CUDA_VERSION', expression: `cuda>=${cuda[1]}.${cuda[2]}` });
+  return out.sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
+function isTrue(v: string | undefined): boolean {
+  return v !== undefined && ['1', 't', 'true', 'yes', 'on'].includes(v.trim().toLowerCase());
+}
+
+function envMap(env: string[]): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const kv of env) {
+    const eq = kv.indexOf('=');
+    if (eq > 0) m.set(kv.slice(0, eq), kv.slice(eq + 1));
+  }
+  return m;
+}
+
+function checkValue(raw: string, source: string): string {
+  if (raw.length > MAX_VALUE_LENGTH) throw new RequestError(`${source} is ${raw.length} bytes long; at most ${MAX_VALUE_LENGTH} are accepted`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(raw)) throw new RequestError(`${source} contains control characters`);
+  return raw.trim();
+}
+
+/** Returns a value cut to 64 characters for a message. */
+export function shorten(s: string): string {
+  return s.length > 64 ? `${s.slice(0, 61)}...` : s;
+}

@@ -1,0 +1,60 @@
+import { RequestError } from '../errors.js';
+import type { Gpu, Manifest } from '../model/manifest.js';
+import { compareVersions } from './gpu-facts.js';
+import { shorten } from './request.js';
+
+const CONSTRAINT = /^(cuda|driver|arch|brand)(>=|<=|==|!=|=|>|<)([A-Za-z0-9._-]+)$/;
+
+/**
+ * Checks NVIDIA_REQUIRE_* expressions against the manifest and the selected GPUs, with NVIDIA's
+ * semantics: in one expression space-separated clauses are ORed and comma-separated constraints
+ * ANDed; separate variables are ANDed. Throws RequestError naming the first unmet variable.
+ */
+export function checkRequirements(manifest: Manifest, gpus: Gpu[], requirements: { name: string; expression: string }[]): void {
+  for (const { name, expression } of requirements) {
+    const clauses = expression.split(/\s+/).filter((c) => c !== '');
+    if (!clauses.length) continue;
+    const results = clauses.map((clause) => clause.split(',').filter((c) => c !== '').every((c) => holds(c, name, manifest, gpus)));
+    if (!results.some(Boolean)) {
+      const driver = manifest.driver;
+      throw new RequestError(
+        `unmet requirement ${name}="${shorten(expression)}": this host has driver ${driver?.version ?? 'none'} (CUDA ${driver?.cudaVersion || 'unknown'})` +
+          (gpus.length ? `, GPUs ${gpus.map((g) => `${g.index} ${g.model} (brand ${g.brand}, arch ${g.architecture || 'unknown'})`).join(', ')}` : ''),
+      );
+    }
+  }
+}
+
+function holds(constraint: string, name: string, manifest: Manifest, gpus: Gpu[]): boolean {
+  const m = CONSTRAINT.exec(constraint);
+  if (!m) throw new RequestError(`${name}: cannot parse constraint "${shorten(constraint)}" (expected e.g. cuda>=12.0, driver>=535, arch=9.0, brand=tesla)`);
+  const [, key, op, want] = m as unknown as [string, string, string, string];
+  switch (key) {
+    case 'cuda':
+      return !!manifest.driver?.cudaVersion && compare(compareVersions(manifest.driver.cudaVersion, want), op);
+    case 'driver':
+      return !!manifest.driver && compare(compareVersions(manifest.driver.version, want), op);
+    case 'arch':
+      return gpus.every((g) => g.architecture !== '' && compare(compareVersions(g.architecture, want), op));
+    default:
+      if (op !== '=' && op !== '==' && op !== '!=') throw new RequestError(`${name}: brand only takes = or != in "${shorten(constraint)}"`);
+      return gpus.every((g) => (g.brand === want.toLowerCase()) === (op !== '!='));
+  }
+}
+
+function compare(order: number, op: string): boolean {
+  switch (op) {
+    case '>=':
+      return order >= 0;
+    case '<=':
+      return order <= 0;
+    case '>':
+      return order > 0;
+    case '<':
+      return order < 0;
+    case '!=':
+      return order !== 0;
+    default:
+      return order === 0;
+  }
+}

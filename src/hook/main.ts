@@ -1,0 +1,162 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadConfig } from '../adapters/config-file.js';
+import { isObject } from '../core/check.js';
+import { editConfigForRequest } from '../core/plan-config.js';
+import { parseRequest } from '../core/request.js';
+import { exitCodeOf, formatError, ParseError, UsageError } from '../errors.js';
+import type { Config } from '../model/config.js';
+import type { OciConfig, OciState } from '../model/oci.js';
+import { readManifestForHook } from './manifest.js';
+
+export const HOOK_HELP = `Usage: oci-gpu-hook <stage> [--manifest FILE] [--config FILE] [--debug]
+
+Injects the GPUs a container asks for (annotation oci-gpu/devices, CDI names in cdi.k8s.io/*
+annotations, or NVIDIA_VISIBLE_DEVICES) from the manifest oci-gpu-watch keeps; it never
+rediscovers the driver.
+
+Stages:
+  precreate      Podman hooks.d: the proposed config.json on stdin, the edited config on stdout
+                 (device nodes + cgroup allow rules, read-only driver mounts, ld cache step).
+                 A container that asks for nothing gets its config back byte for byte.
+  createRuntime  legacy, any OCI runtime: the state on stdin; mounts the driver files in the
+  prestart       container's mount namespace. Works on cgroup v1 only, unless the config already
+                 allows the devices: on cgroup v2 use precreate, oci-gpu-runtime or CDI.
+  ldcache        the CDI spec's ld cache step: the state on stdin; runs
+                 --ldconfig against the container rootfs for each --folder.
+
+Options:
+  --manifest FILE  the manifest (default /run/oci-gpu/manifest.json, or as configured)
+  --config FILE    configuration (default /etc/oci-gpu/config.json5)
+  --debug          stack traces on errors
+`;
+
+/** What the hook reads and writes: injected so tests can run it in-process. */
+export interface HookIo {
+  readStdin(): Buffer;
+  out(data: string | Buffer): void;
+  err(text: string): void;
+}
+
+const processHookIo: HookIo = {
+  readStdin: () => fs.readFileSync(0),
+  out: (d) => writeAll(1, d),
+  err: (t) => writeAll(2, t),
+};
+
+// A config can exceed a pipe's buffer: keep writing until all of it is out (EAGAIN on a non-blocking pipe included).
+function writeAll(fd: number, data: string | Buffer): void {
+  const buf = typeof data === 'string' ? Buffer.from(data) : data;
+  for (let off = 0; off < buf.length; ) {
+    try {
+      off += fs.writeSync(fd, buf, off);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+    }
+  }
+}
+
+/** Runs one hook stage; returns the exit status. Errors become one line on stderr. */
+export async function hookMain(argv: string[], io: HookIo = processHookIo): Promise<number> {
+  const debug = argv.includes('--debug');
+  try {
+    const { stage, flags } = parseHookArgs(argv);
+    if (stage === 'help') return io.out(HOOK_HELP), 0;
+    const config = loadConfig({ config: flags.config, manifest: flags.manifest });
+    switch (stage) {
+      case 'precreate':
+        io.out(await precreate(io.readStdin(), config));
+        return 0;
+      case 'createRuntime':
+      case 'prestart': {
+        const { legacyInject } = await import('./legacy.js');
+        await legacyInject(parseState(io.readStdin()), config);
+        return 0;
+      }
+      case 'ldcache': {
+        const { updateLdCache } = await import('./ldcache.js');
+        await updateLdCache(parseState(io.readStdin()), flags);
+        return 0;
+      }
+    }
+  } catch (error) {
+    io.err(`oci-gpu-hook: ${formatError(error, debug)}\n`);
+    return exitCodeOf(error);
+  }
+}
+
+interface HookFlags {
+  manifest?: string;
+  config?: string;
+  ldconfig?: string;
+  nsenter?: string;
+  folders: string[];
+}
+
+// Hand-rolled: the hook's argv is small and fixed, and every millisecond of start counts.
+function parseHookArgs(argv: string[]): { stage: 'help' | 'precreate' | 'createRuntime' | 'prestart' | 'ldcache'; flags: HookFlags } {
+  const flags: HookFlags = { folders: [] };
+  let stage: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [name, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const value = () => {
+      const v = inline ?? argv[++i];
+      if (v === undefined || v === '') throw new UsageError(`oci-gpu-hook: ${name} needs a value (see \`oci-gpu-hook --help\`)`);
+      return v;
+    };
+    if (name === '--help' || name === '-h') return { stage: 'help', flags };
+    else if (name === '--debug') continue;
+    else if (name === '--manifest') flags.manifest = value();
+    else if (name === '--config') flags.config = value();
+    else if (name === '--ldconfig') flags.ldconfig = value();
+    else if (name === '--nsenter') flags.nsenter = value();
+    else if (name === '--folder') flags.folders.push(value());
+    else if (name.startsWith('-')) throw new UsageError(`oci-gpu-hook: unknown option "${name}" (see \`oci-gpu-hook --help\`)`);
+    else if (stage === undefined) stage = name;
+    else throw new UsageError(`oci-gpu-hook: unexpected argument "${name}"`);
+  }
+  if (stage === undefined) throw new UsageError('oci-gpu-hook: missing stage: precreate, createRuntime, prestart or ldcache (see `oci-gpu-hook --help`)');
+  if (!['precreate', 'createRuntime', 'prestart', 'ldcache'].includes(stage)) {
+    throw new UsageError(`oci-gpu-hook: unknown stage "${stage}": precreate, createRuntime, prestart or ldcache`);
+  }
+  return { stage: stage as 'precreate', flags };
+}
+
+/**
+ * The precreate stage: returns the edited config text, or the input bytes unchanged when the
+ * container asks for no GPU.
+ */
+export async function precreate(input: Buffer, config: Config): Promise<Buffer | string> {
+  const oci = parseJson(input, 'the config.json on stdin') as OciConfig;
+  if (!isObject(oci) || typeof oci.ociVersion !== 'string') throw new ParseError('the config.json on stdin', ['ociVersion: must be a string']);
+  const request = parseRequest(oci.annotations ?? {}, oci.process?.env ?? [], config.cdi.kind);
+  if (!request) return input;
+  const rootfs = oci.root?.path;
+  if (!rootfs || !path.isAbsolute(rootfs)) {
+    throw new ParseError('the config.json on stdin', [`root.path: must be an absolute path in precreate (got ${JSON.stringify(rootfs ?? null)})`]);
+  }
+  const manifest = await readManifestForHook(config);
+  return JSON.stringify(editConfigForRequest(oci, manifest, request, rootfs));
+}
+
+/** Parses the runtime state on stdin; throws ParseError when it lacks a pid or bundle. */
+export function parseState(input: Buffer): OciState {
+  const state = parseJson(input, 'the runtime state on stdin');
+  const problems: string[] = [];
+  if (!isObject(state)) problems.push('must be an object');
+  else {
+    if (!Number.isInteger(state.pid) || (state.pid as number) <= 0) problems.push('pid: must be a positive integer');
+    if (typeof state.bundle !== 'string' || !path.isAbsolute(state.bundle)) problems.push('bundle: must be an absolute path');
+  }
+  if (problems.length) throw new ParseError('the runtime state on stdin', problems);
+  return state as unknown as OciState;
+}
+
+function parseJson(input: Buffer, what: string): unknown {
+  try {
+    return JSON.parse(input.toString('utf8'));
+  } catch (error) {
+    throw new ParseError(what, [`not valid JSON (${(error as Error).message})`], { cause: error });
+  }
+}

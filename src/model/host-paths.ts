@@ -1,0 +1,7 @@
+// Where the NVIDIA driver shows itself on a host (host paths, before any --root).
+
+/** Version files in the order they are trusted; the first is one tiny read. */
+export const DRIVER_VERSION_FILES = ['/sys/module/nvidia/version', '/proc/driver/nvidia/version'];
+/** One folder per GPU, each with an `information` file. */
+export const GPUS_DIR = '/proc/driver/nvidia/gpus';
+export const LD_CACHE = '/etc/ld.so.cache';
