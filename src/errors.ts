@@ -61,3 +61,9 @@ export function formatError(error: unknown, debug = false): string {
 export function exitCodeOf(error: unknown): number {
   return error instanceof OciGpuError ? error.exitCode : 1;
 }
+
+/** The line an entry point prints for an error: "<program>: <message>", without repeating the program name. */
+export function errorLine(program: string, error: unknown, debug = false): string {
+  const text = formatError(error, debug);
+  return `${text.startsWith(program) ? '' : `${program}: `}${text}\n`;
+}

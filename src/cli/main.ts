@@ -1,4 +1,4 @@
-import { exitCodeOf, formatError, UsageError } from '../errors.js';
+import { errorLine, exitCodeOf, UsageError } from '../errors.js';
 import { CDI_HELP, runCdi } from './cdi.js';
 import { processIo, type Io } from './io.js';
 import { runScan, SCAN_HELP } from './scan.js';
@@ -39,8 +39,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     if (!command) throw new UsageError(`oci-gpu: unknown command "${name}" (see \`oci-gpu --help\`)`);
     return await command.run(rest, io);
   } catch (error) {
-    const line = formatError(error, debug);
-    io.err(`${line.startsWith('oci-gpu') ? '' : 'oci-gpu: '}${line}\n`);
+    io.err(errorLine('oci-gpu', error, debug));
     return exitCodeOf(error);
   }
 }

@@ -4,7 +4,7 @@ import { loadConfig } from '../adapters/config-file.js';
 import { isObject } from '../core/check.js';
 import { editConfigForRequest } from '../core/plan-config.js';
 import { parseRequest } from '../core/request.js';
-import { exitCodeOf, formatError, ParseError, UsageError } from '../errors.js';
+import { errorLine, exitCodeOf, ParseError, UsageError } from '../errors.js';
 import type { Config } from '../model/config.js';
 import type { OciConfig, OciState } from '../model/oci.js';
 import { readManifestForHook } from './manifest.js';
@@ -80,7 +80,7 @@ export async function hookMain(argv: string[], io: HookIo = processHookIo): Prom
       }
     }
   } catch (error) {
-    io.err(`oci-gpu-hook: ${formatError(error, debug)}\n`);
+    io.err(errorLine('oci-gpu-hook', error, debug));
     return exitCodeOf(error);
   }
 }

@@ -1,0 +1,111 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { writeFileAtomic } from '../adapters/atomic-write.js';
+import { loadConfig } from '../adapters/config-file.js';
+import { editConfigForRequest } from '../core/plan-config.js';
+import { parseRequest } from '../core/request.js';
+import { errorLine, exitCodeOf, ParseError, UsageError } from '../errors.js';
+import type { OciConfig } from '../model/oci.js';
+import { readManifestForHook } from '../hook/manifest.js';
+
+export const RUNTIME_HELP = `Usage: oci-gpu-runtime [--runtime PATH] [--manifest FILE] [--config FILE] <runc arguments>
+
+An OCI runtime wrapper for Docker (--runtime / daemon.json "runtimes") and bare use: on
+\`create\` and \`run\` it adds the GPUs the container asks for (annotation oci-gpu/devices or
+NVIDIA_VISIBLE_DEVICES) to the bundle's config.json, then runs the real runtime with every
+argument unchanged. Every other subcommand passes straight through.
+
+  --runtime PATH   the real runtime (default from config: /usr/bin/runc)
+  --manifest FILE  the manifest (default /run/oci-gpu/manifest.json)
+  --config FILE    configuration (default /etc/oci-gpu/config.json5)
+Our options come first; Docker passes them through "runtimeArgs" in daemon.json.
+`;
+
+// runc/crun global flags that take a value: needed to find the subcommand.
+const GLOBAL_WITH_VALUE = new Set(['--root', '--log', '--log-format', '--criu', '--rootless', '--cgroup-manager']);
+
+/** Splits our leading options from the runtime's arguments. */
+export function splitArgs(argv: string[]): { own: Record<string, string>; rest: string[] } {
+  const own: Record<string, string> = {};
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const m = /^--(runtime|manifest|config)(?:=(.*))?$/.exec(argv[i]!);
+    if (!m) break;
+    const value = m[2] ?? argv[++i];
+    if (value === undefined || value === '') throw new UsageError(`oci-gpu-runtime: --${m[1]} needs a value`);
+    own[m[1]!] = value;
+  }
+  return { own, rest: argv.slice(i) };
+}
+
+/** Returns the subcommand and the bundle folder (from --bundle/-b, else the working directory). */
+export function findCommand(args: string[], cwd: string): { command: string | undefined; bundle: string } {
+  let command: string | undefined;
+  let bundle = cwd;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (command === undefined) {
+      if (GLOBAL_WITH_VALUE.has(a)) i++;
+      else if (!a.startsWith('-')) command = a;
+      continue;
+    }
+    if (a === '--bundle' || a === '-b') bundle = path.resolve(cwd, args[++i] ?? '.');
+    else if (a.startsWith('--bundle=')) bundle = path.resolve(cwd, a.slice('--bundle='.length));
+  }
+  return { command, bundle };
+}
+
+/**
+ * Edits `<bundle>/config.json` in place (atomically, mode kept) for the GPUs it asks for;
+ * leaves the file untouched when it asks for nothing. Returns true when it changed the file.
+ */
+export async function editBundle(bundle: string, options: { manifest?: string; config?: string }): Promise<boolean> {
+  const file = path.join(bundle, 'config.json');
+  const text = fs.readFileSync(file, 'utf8');
+  let oci: OciConfig;
+  try {
+    oci = JSON.parse(text) as OciConfig;
+  } catch (error) {
+    throw new ParseError(`bundle config "${file}"`, [(error as Error).message], { cause: error });
+  }
+  const config = loadConfig(options);
+  const request = parseRequest(oci.annotations ?? {}, oci.process?.env ?? [], config.cdi.kind);
+  if (!request) return false;
+  const rootfs = path.resolve(bundle, oci.root?.path ?? 'rootfs');
+  const edited = editConfigForRequest(oci, await readManifestForHook(config), request, rootfs);
+  writeFileAtomic(file, JSON.stringify(edited), fs.statSync(file).mode & 0o777);
+  return true;
+}
+
+/** Runs the wrapper: edit on create/run, then the real runtime; resolves to its exit status. */
+export async function runtimeMain(argv: string[]): Promise<number> {
+  let runtime = '/usr/bin/runc';
+  try {
+    const { own, rest } = splitArgs(argv);
+    if (rest[0] === '--help' && !own.runtime) return process.stdout.write(RUNTIME_HELP), 0;
+    runtime = own.runtime ?? loadConfig(own).runtime.path;
+    const { command, bundle } = findCommand(rest, process.cwd());
+    if (command === 'create' || command === 'run') await editBundle(bundle, own);
+    return await exec(runtime, rest);
+  } catch (error) {
+    process.stderr.write(errorLine('oci-gpu-runtime', error, process.env.OCI_GPU_DEBUG === '1'));
+    return exitCodeOf(error);
+  }
+}
+
+// Node cannot exec(2): run the runtime as a child with our stdio and pass signals on.
+async function exec(runtime: string, args: string[]): Promise<number> {
+  const { spawn } = await import('node:child_process');
+  return new Promise((resolve, reject) => {
+    const child = spawn(runtime, args, { stdio: 'inherit' });
+    const forward = (signal: NodeJS.Signals) => child.kill(signal);
+    const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
+    for (const s of signals) process.on(s, forward);
+    child.on('error', (error) => reject(new UsageError(`oci-gpu-runtime: cannot run "${runtime}": ${(error as NodeJS.ErrnoException).code ?? error.message}`)));
+    child.on('exit', (code, signal) => {
+      for (const s of signals) process.off(s, forward);
+      resolve(code ?? 128 + (signal ? os.constants.signals[signal] : 0));
+    });
+  });
+}
