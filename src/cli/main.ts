@@ -1,7 +1,7 @@
 import { errorLine, exitCodeOf, UsageError } from '../errors.js';
-import { CDI_HELP, runCdi } from './cdi.js';
+import { runCdi } from './cdi.js';
 import { processIo, type Io } from './io.js';
-import { runScan, SCAN_HELP } from './scan.js';
+import { runScan } from './scan.js';
 
 const HELP = `Usage: oci-gpu <command> [options]
 
@@ -23,9 +23,12 @@ Run \`oci-gpu <command> --help\` for its options.
 
 type Command = (argv: string[], io: Io) => number | Promise<number>;
 
-const COMMANDS: Record<string, { run: Command; help: string }> = {
-  scan: { run: runScan, help: SCAN_HELP },
-  cdi: { run: runCdi, help: CDI_HELP },
+const COMMANDS: Record<string, { run: Command }> = {
+  scan: { run: runScan },
+  cdi: { run: runCdi },
+  // Loaded on demand: the watcher pulls in chokidar and winston, which other commands do not need.
+  watch: { run: async (argv, io) => (await import('./watch.js')).runWatch(argv, io) },
+  status: { run: async (argv, io) => (await import('./status.js')).runStatus(argv, io) },
 };
 
 /** Runs the CLI and returns the exit status; errors become one line on stderr (a stack with --debug). */

@@ -6,10 +6,10 @@ import { devicesAllowLines, rulesAllow } from '../core/device-rules.js';
 import { planEdits } from '../core/plan-edits.js';
 import { parseRequest } from '../core/request.js';
 import { resolveInRoot } from '../core/resolve-in-root.js';
-import { FileError, RequestError } from '../errors.js';
+import { ExecError, FileError, RequestError } from '../errors.js';
 import type { Config } from '../model/config.js';
-import type { ContainerEdits } from '../model/edits.js';
-import type { OciConfig, OciState } from '../model/oci.js';
+import type { ContainerEdits, DeviceNode } from '../model/edits.js';
+import type { OciConfig, OciDeviceCgroup, OciState } from '../model/oci.js';
 import { rootfsOf } from './ldcache.js';
 import { readManifestForHook } from './manifest.js';
 
@@ -32,7 +32,7 @@ done`;
  * allows them it refuses with one line naming the paths that work. Nothing is done when the
  * config already carries the edits (precreate, oci-gpu-runtime or CDI got there first).
  */
-export async function legacyInject(state: OciState, config: Config): Promise<void> {
+export async function legacyInject(state: OciState, config: Config, stage: LegacyStage = stageFromArgv()): Promise<void> {
   const bundleConfig = readBundleConfig(state.bundle);
   const request = parseRequest({ ...bundleConfig.annotations, ...state.annotations }, bundleConfig.process?.env ?? [], config.cdi.kind);
   if (!request) return;
@@ -41,38 +41,76 @@ export async function legacyInject(state: OciState, config: Config): Promise<voi
   if (alreadyApplied(bundleConfig, edits)) return;
 
   const pid = state.pid!;
-  const rules = bundleConfig.linux?.resources?.devices ?? [];
-  const cgroupDir = deviceCgroupDir(pid);
-  if (cgroupDir === null) {
-    const denied = edits.deviceNodes.filter((n) => !rulesAllow(rules, n));
-    if (denied.length) {
-      throw new RequestError(
-        `cgroup v2: a ${process.argv.includes('prestart') ? 'prestart' : 'createRuntime'} hook cannot allow ${denied.map((n) => n.path).join(', ')} ` +
-          '(only the runtime programs the device filter): use the precreate hook (hooks.d/oci-gpu.json), oci-gpu-runtime, or the CDI spec',
-      );
-    }
-  } else {
-    for (const line of devicesAllowLines(edits.deviceNodes)) fs.writeFileSync(path.join(cgroupDir, 'devices.allow'), line);
+  const cgroupPath = devicesCgroupPath(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8'));
+  if (cgroupPath === null) refuseUnlessAllowed(bundleConfig.linux?.resources?.devices ?? [], edits.deviceNodes, stage);
+  else {
+    const dir = path.join(devicesMountPoint(), cgroupPath);
+    for (const line of devicesAllowLines(edits.deviceNodes)) fs.writeFileSync(path.join(dir, 'devices.allow'), line);
   }
 
+  // Mount targets are looked up and created through /proc/<pid>/root: the container's mount
+  // namespace, where the runtime has already mounted /dev, /run, /tmp (tmpfs under podman
+  // --read-only)... A target made in the host's view of the rootfs would be hidden under them.
   const rootfs = rootfsOf(state.bundle);
+  const nsView = `/proc/${pid}/root`;
+  const viewRootfs = nsView + rootfs;
+  const inNs = (p: string) => p.slice(nsView.length);
   const steps: string[] = [];
   for (const n of edits.deviceNodes) {
-    const at = path.join(rootfs, resolveInRoot(n.path, (p) => readlinkOrNull(path.join(rootfs, p))));
+    const at = path.join(rootfs, resolveInRoot(n.path, (p) => readlinkOrNull(path.join(viewRootfs, p))));
     steps.push('node', at, String(n.major), String(n.minor), (n.fileMode ?? 0o666).toString(8));
   }
   for (const m of edits.mounts) {
     const isDir = fs.statSync(m.hostPath).isDirectory();
-    const target = prepareMountTarget(rootfs, m.containerPath, isDir ? 'dir' : 'file');
+    const target = inNs(prepareMountTarget(viewRootfs, m.containerPath, isDir ? 'dir' : 'file'));
     steps.push('bind', m.hostPath, target, (m.options ?? []).filter((o) => o !== 'bind' && o !== 'rbind').join(',') || 'ro');
   }
   const mounted = new Set(edits.mounts.map((m) => path.posix.dirname(m.containerPath)));
   const dirs = manifest.libraryDirs.filter((d) => mounted.has(d));
   if (dirs.length && manifest.tools.ldconfig) steps.push('ldconfig', manifest.tools.ldconfig, rootfs, ...dirs);
   if (!manifest.tools.nsenter || !manifest.tools.sh) throw new FileError('nsenter', 'the manifest names no nsenter or sh on this host: cannot enter the container');
-  await runCommand(manifest.tools.nsenter, ['--target', String(pid), '--mount', '--', manifest.tools.sh, '-c', SCRIPT, 'oci-gpu-legacy', ...steps], {
-    timeoutMs: 20_000,
-  });
+  try {
+    await runCommand(manifest.tools.nsenter, ['--target', String(pid), '--mount', '--', manifest.tools.sh, '-c', SCRIPT, 'oci-gpu-legacy', ...steps], {
+      timeoutMs: 20_000,
+    });
+  } catch (error) {
+    if (!(error instanceof ExecError)) throw error;
+    // runCommand's message quotes the whole multi-line script: say what failed in one line instead.
+    const detail = error.stderr.split('\n').map((l) => l.trim()).filter(Boolean).join(' | ') || `exit status ${error.exitStatus ?? 'unknown'}`;
+    throw new ExecError(error.command, error.exitStatus, error.stderr, `${stage}: setting up the GPU files in container pid ${pid} failed: ${detail}`, { cause: error });
+  }
+}
+
+export type LegacyStage = 'createRuntime' | 'prestart';
+
+function stageFromArgv(): LegacyStage {
+  return process.argv.includes('prestart') ? 'prestart' : 'createRuntime';
+}
+
+/**
+ * Returns the devices controller's cgroup path from a `/proc/<pid>/cgroup` text (cgroup v1 or
+ * hybrid), or null when there is no devices controller: cgroup v2, where only the runtime can
+ * allow a device (it builds the eBPF filter from linux.resources.devices).
+ */
+export function devicesCgroupPath(procCgroup: string): string | null {
+  const entry = procCgroup
+    .split('\n')
+    .map((l) => l.split(':'))
+    .find((f) => f.length >= 3 && f[1]!.split(',').includes('devices'));
+  return entry ? entry.slice(2).join(':') : null;
+}
+
+/**
+ * On cgroup v2 a hook cannot allow devices: throws RequestError naming the nodes the config's rules
+ * do not allow and the three ways that work; returns when the rules already allow every node.
+ */
+export function refuseUnlessAllowed(rules: OciDeviceCgroup[], nodes: DeviceNode[], stage: LegacyStage): void {
+  const denied = nodes.filter((n) => !rulesAllow(rules, n));
+  if (!denied.length) return;
+  throw new RequestError(
+    `cgroup v2: a ${stage} hook cannot allow ${denied.map((n) => n.path).join(', ')} ` +
+      '(only the runtime programs the device filter): use the precreate hook (hooks.d/oci-gpu.json), oci-gpu-runtime, or the CDI spec',
+  );
 }
 
 function readBundleConfig(bundle: string): OciConfig {
@@ -88,15 +126,6 @@ function alreadyApplied(config: OciConfig, edits: Required<ContainerEdits>): boo
   const devices = new Set((config.linux?.devices ?? []).map((d) => d.path));
   const mounts = new Set((config.mounts ?? []).map((m) => m.destination));
   return edits.deviceNodes.every((n) => devices.has(n.path)) && edits.mounts.every((m) => mounts.has(m.containerPath));
-}
-
-/** Returns the container's cgroup v1 devices folder, or null on cgroup v2 (no devices controller). */
-function deviceCgroupDir(pid: number): string | null {
-  const lines = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n');
-  const entry = lines.map((l) => l.split(':')).find((f) => f.length >= 3 && f[1]!.split(',').includes('devices'));
-  if (!entry) return null;
-  const mount = devicesMountPoint();
-  return path.join(mount, entry.slice(2).join(':'));
 }
 
 function devicesMountPoint(): string {

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -95,8 +96,8 @@ export async function runtimeMain(argv: string[]): Promise<number> {
 }
 
 // Node cannot exec(2): run the runtime as a child with our stdio and pass signals on.
-async function exec(runtime: string, args: string[]): Promise<number> {
-  const { spawn } = await import('node:child_process');
+// spawn is imported statically: the single-executable snapshot has no dynamic import() callback.
+function exec(runtime: string, args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
     const child = spawn(runtime, args, { stdio: 'inherit' });
     const forward = (signal: NodeJS.Signals) => child.kill(signal);

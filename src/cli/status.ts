@@ -1,0 +1,88 @@
+import { loadedDriverVersion } from '../adapters/manifest-file.js';
+import { readFileIfExists } from '../adapters/atomic-write.js';
+import { loadConfig } from '../adapters/config-file.js';
+import { parseManifest } from '../core/manifest-codec.js';
+import { formatError } from '../errors.js';
+import type { Manifest } from '../model/manifest.js';
+import { statusPathFor, type WatchStatus } from '../watch/status.js';
+import { COMMON_FLAGS, parseFlags } from './args.js';
+import type { Io } from './io.js';
+
+export const STATUS_HELP = `Usage: oci-gpu status [--manifest FILE] [--json]
+
+Prints what the watcher last saw: the driver, the GPUs, when the manifest was generated, the
+watcher's last scan and last error. Exits 0 when the manifest exists and matches the loaded
+driver, 3 when it is missing, unreadable or stale (containers asking for GPUs would be refused).
+
+  --manifest FILE  the manifest (default /run/oci-gpu/manifest.json)
+  --json           one JSON object, for scripts
+`;
+
+/** `oci-gpu status`. */
+export function runStatus(argv: string[], io: Io): number {
+  const { values } = parseFlags('oci-gpu status', argv, { ...COMMON_FLAGS, json: { type: 'boolean' } });
+  if (values.help) return io.out(STATUS_HELP), 0;
+  const config = loadConfig(values);
+  const file = config.manifest;
+  const problems: string[] = [];
+  let manifest: Manifest | null = null;
+  let loaded: string | null = null;
+  try {
+    const text = readFileIfExists(file);
+    if (text === null) problems.push(`manifest "${file}" does not exist: is oci-gpu-watch running?`);
+    else manifest = parseManifest(text, file);
+  } catch (error) {
+    problems.push(formatError(error));
+  }
+  if (manifest) {
+    try {
+      loaded = loadedDriverVersion(manifest.root);
+    } catch (error) {
+      problems.push(formatError(error));
+    }
+    const written = manifest.driver?.version ?? null;
+    if (loaded !== written) {
+      problems.push(`manifest is stale: written for ${written ? `driver ${written}` : 'no driver'}, but ${loaded ? `driver ${loaded} is` : 'no driver is'} loaded`);
+    }
+  }
+  const watcher = readWatchStatus(file);
+  if (watcher?.lastError) problems.push(`watcher's last error (${watcher.lastErrorAt}): ${watcher.lastError}`);
+  const stale = !manifest || problems.some((p) => p.startsWith('manifest is stale'));
+  if (values.json) {
+    io.out(JSON.stringify({ manifest: file, ok: !stale, problems, loadedDriver: loaded, driver: manifest?.driver ?? null, generatedAt: manifest?.generatedAt ?? null, gpus: manifest?.gpus.map(({ index, uuid, pciBusId, model, minor }) => ({ index, uuid, pciBusId, model, minor })) ?? [], warnings: manifest?.warnings ?? [], watcher }, null, 2) + '\n');
+    return stale ? 3 : 0;
+  }
+  const lines: string[] = [`manifest: ${file}${manifest ? ` (generated ${manifest.generatedAt})` : ''}`];
+  if (manifest) {
+    lines.push(manifest.driver ? `driver: ${manifest.driver.version} (CUDA ${manifest.driver.cudaVersion || 'unknown'}); loaded now: ${loaded ?? 'none'}` : `driver: none loaded when scanned; loaded now: ${loaded ?? 'none'}`);
+    for (const g of manifest.gpus) lines.push(`GPU ${g.index}: ${g.model}  ${g.uuid}  ${g.pciBusId}  /dev/nvidia${g.minor}`);
+    for (const w of manifest.warnings) lines.push(`warning: ${w}`);
+  }
+  if (watcher) {
+    const alive = processAlive(watcher.pid);
+    lines.push(`watcher: pid ${watcher.pid} ${alive ? 'running' : 'not running'}, started ${watcher.startedAt}, last scan ${watcher.lastScanAt ?? 'never'}, ${watcher.scans} scans, ${watcher.writes} writes, udev ${watcher.udev ? 'on' : 'off'}`);
+    if (watcher.holdingOpen.length) lines.push(`keep-warm: holding ${watcher.holdingOpen.join(' ')} open`);
+  } else lines.push('watcher: no status file (oci-gpu-watch has not run)');
+  for (const p of problems) lines.push(`problem: ${p}`);
+  lines.push(stale ? 'NOT OK: containers asking for GPUs will be refused' : 'OK');
+  io.out(lines.join('\n') + '\n');
+  return stale ? 3 : 0;
+}
+
+function readWatchStatus(manifestPath: string): WatchStatus | null {
+  try {
+    const text = readFileIfExists(statusPathFor(manifestPath));
+    return text === null ? null : (JSON.parse(text) as WatchStatus);
+  } catch {
+    return null;
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

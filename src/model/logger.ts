@@ -1,0 +1,10 @@
+/** Where the daemon's messages go: winston in the service, a null logger in tests. */
+export interface Logger {
+  error(message: string): void;
+  warn(message: string): void;
+  info(message: string): void;
+  debug(message: string): void;
+}
+
+/** A logger that drops everything. */
+export const nullLogger: Logger = { error() {}, warn() {}, info() {}, debug() {} };
