@@ -4,44 +4,74 @@ import { watch, type FSWatcher } from 'chokidar';
 export interface FolderWatcher {
   /** Replaces the watched set: folders no longer listed are unwatched, new ones added. */
   setFolders(folders: string[]): void;
+  /** True when every folder of the last `setFolders` is being watched (changes in them are reported). */
+  readonly ready: boolean;
   close(): Promise<void>;
 }
 
+export interface FolderWatcherOptions {
+  filter: (file: string) => boolean;
+  onEvent: (event: string, file: string) => void;
+  onError: (error: Error) => void;
+  /**
+   * Called when the folders added by `setFolders` are all watched. Until then a change in them can
+   * be missed, so a caller that scanned before must scan again.
+   */
+  onReady: () => void;
+}
+
 /**
- * Creates a chokidar watcher. Events are only triggers: the callback gets the path for logs.
- * Missing folders are fine (chokidar watches for them to appear); errors are reported, not thrown.
+ * Creates the watcher: one chokidar instance per folder, because chokidar reports `ready` once per
+ * instance and a folder added later must say when it is live too. Events are only triggers: the
+ * callback gets the path for logs. Missing folders are fine (chokidar watches for them to appear);
+ * errors are reported, not thrown.
  */
-export function createFolderWatcher(
-  filter: (file: string) => boolean,
-  onEvent: (event: string, file: string) => void,
-  onError: (error: Error) => void,
-): FolderWatcher {
-  let watched = new Set<string>();
-  let watcher: FSWatcher | null = null;
-  const ensure = () =>
-    (watcher ??= watch([], {
+export function createFolderWatcher(options: FolderWatcherOptions): FolderWatcher {
+  const watchers = new Map<string, FSWatcher>();
+  const pending = new Set<string>();
+  let closed = false;
+  const open = (folder: string): FSWatcher => {
+    const w = watch(folder, {
       ignoreInitial: true,
       depth: 0,
       persistent: true,
       followSymlinks: true,
       ignorePermissionErrors: true,
-      ignored: (file: string) => !watched.has(file) && !filter(file),
-    })
-      .on('all', (event, file) => onEvent(event, file))
-      .on('error', (error) => onError(error as Error)));
+      ignored: (file: string) => file !== folder && !options.filter(file),
+    });
+    w.on('all', (event, file) => options.onEvent(event, file));
+    w.on('error', (error) => options.onError(error as Error));
+    w.once('ready', () => {
+      if (closed || !pending.delete(folder) || pending.size > 0) return;
+      options.onReady();
+    });
+    return w;
+  };
   return {
     setFolders(folders) {
+      if (closed) return;
       const next = new Set(folders);
-      const w = ensure();
-      const removed = [...watched].filter((f) => !next.has(f));
-      const added = [...next].filter((f) => !watched.has(f));
-      watched = next;
-      if (removed.length) w.unwatch(removed);
-      if (added.length) w.add(added);
+      for (const [folder, w] of watchers) {
+        if (next.has(folder)) continue;
+        watchers.delete(folder);
+        pending.delete(folder);
+        void w.close();
+      }
+      for (const folder of next) {
+        if (watchers.has(folder)) continue;
+        pending.add(folder);
+        watchers.set(folder, open(folder));
+      }
+    },
+    get ready() {
+      return pending.size === 0;
     },
     async close() {
-      await watcher?.close();
-      watcher = null;
+      closed = true;
+      pending.clear();
+      const all = [...watchers.values()];
+      watchers.clear();
+      await Promise.all(all.map((w) => w.close()));
     },
   };
 }

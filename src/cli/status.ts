@@ -12,7 +12,8 @@ export const STATUS_HELP = `Usage: oci-gpu status [--manifest FILE] [--json]
 
 Prints what the watcher last saw: the driver, the GPUs, when the manifest was generated, the
 watcher's last scan and last error. Exits 0 when the manifest exists and matches the loaded
-driver, 3 when it is missing, unreadable or stale (containers asking for GPUs would be refused).
+driver, 3 when it is missing, unreadable or stale, or when no NVIDIA driver is loaded
+(containers asking for GPUs would be refused).
 
   --manifest FILE  the manifest (default /run/oci-gpu/manifest.json)
   --json           one JSON object, for scripts
@@ -43,11 +44,17 @@ export function runStatus(argv: string[], io: Io): number {
     const written = manifest.driver?.version ?? null;
     if (loaded !== written) {
       problems.push(`manifest is stale: written for ${written ? `driver ${written}` : 'no driver'}, but ${loaded ? `driver ${loaded} is` : 'no driver is'} loaded`);
-    }
+    } else if (written === null) problems.push(NO_DRIVER);
   }
   const watcher = readWatchStatus(file);
   if (watcher?.lastError) problems.push(`watcher's last error (${watcher.lastErrorAt}): ${watcher.lastError}`);
-  const stale = !manifest || problems.some((p) => p.startsWith('manifest is stale'));
+  // A host without a driver is as unusable for GPU containers as a stale manifest.
+  const stale = !manifest || problems.some((p) => p.startsWith('manifest is stale') || p === NO_DRIVER);
+  if (!manifest && !values.json) {
+    // Nothing to report but why: one line, as every other command's errors.
+    io.err(`oci-gpu status: ${problems.join('; ')}\n`);
+    return 3;
+  }
   if (values.json) {
     io.out(JSON.stringify({ manifest: file, ok: !stale, problems, loadedDriver: loaded, driver: manifest?.driver ?? null, generatedAt: manifest?.generatedAt ?? null, gpus: manifest?.gpus.map(({ index, uuid, pciBusId, model, minor }) => ({ index, uuid, pciBusId, model, minor })) ?? [], warnings: manifest?.warnings ?? [], watcher }, null, 2) + '\n');
     return stale ? 3 : 0;
@@ -68,6 +75,8 @@ export function runStatus(argv: string[], io: Io): number {
   io.out(lines.join('\n') + '\n');
   return stale ? 3 : 0;
 }
+
+const NO_DRIVER = 'no NVIDIA driver is loaded';
 
 function readWatchStatus(manifestPath: string): WatchStatus | null {
   try {

@@ -5,6 +5,7 @@ import { runCommand } from '../adapters/exec.js';
 import { SETTINGS } from '../core/config.js';
 import { formatError, UsageError } from '../errors.js';
 import type { Config } from '../model/config.js';
+import type { Logger } from '../model/logger.js';
 import { WatchDaemon } from '../watch/daemon.js';
 import { COMMON_FLAGS, parseFlags } from './args.js';
 import type { Io } from './io.js';
@@ -52,19 +53,37 @@ export async function runWatch(argv: string[], io: Io): Promise<number> {
     });
   };
   const config = load();
-  const log = createLogger(config.log);
+  // The daemon keeps this logger; SIGHUP swaps what is behind it, so log.level and log.format reload too.
+  let current = createLogger(config.log);
+  let currentLog = config.log;
+  const log: Logger = {
+    error: (m) => current.error(m),
+    warn: (m) => current.warn(m),
+    info: (m) => current.info(m),
+    debug: (m) => current.debug(m),
+  };
   const daemon = new WatchDaemon(config, log, () => void notifyReady(log));
   daemon.start();
   return new Promise((resolve) => {
+    let stopping = false;
     const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
       log.info(`${signal}: stopping`);
       void daemon.stop().then(() => resolve(0));
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    // \`on\`, not \`once\`: while an execa child runs (udevadm monitor, systemd-notify), signal-exit also listens and
+    // re-raises the signal when it finds itself the only listener, which a \`once\` handler is no longer when it runs.
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', () => {
       try {
-        daemon.reload(load());
+        const next = load();
+        if (next.log.level !== currentLog.level || next.log.format !== currentLog.format) {
+          current = createLogger(next.log);
+          currentLog = next.log;
+        }
+        daemon.reload(next);
       } catch (error) {
         log.error(`SIGHUP: keeping the current configuration: ${formatError(error)}`);
       }

@@ -2,6 +2,7 @@ import { appendEdits, dedupeEdits } from './edits.js';
 import { architectureOfModel, brandOfModel } from './gpu-facts.js';
 import type { GpuInformation } from './parse-proc.js';
 import type { ContainerEdits, DeviceNode, Mount } from '../model/edits.js';
+import { LIBRARY_SUBDIRS } from '../model/host-paths.js';
 import {
   CAPABILITIES,
   MANIFEST_SCHEMA,
@@ -48,7 +49,9 @@ export function assembleManifest(scan: ScanResult): Manifest {
   if (scan.nodes.modeset.length) add('display', { deviceNodes: scan.nodes.modeset });
   const ordered: Partial<Record<CapabilityKey, ContainerEdits>> = {};
   for (const cap of [...CAPABILITIES, 'unclassified'] as CapabilityKey[]) if (capabilities[cap]) ordered[cap] = capabilities[cap];
-  const libraryDirs = [...new Set(files.filter((f) => f.kind === 'library').map((f) => dirname(f.containerPath)))].sort(compare);
+  const libraryDirs = [...new Set(files.filter((f) => f.kind === 'library').map((f) => dirname(f.containerPath)))]
+    .filter((d) => !LIBRARY_SUBDIRS.some((sub) => d.endsWith(`/${sub}`)))
+    .sort(compare);
   return {
     schema: MANIFEST_SCHEMA,
     generatedAt: scan.generatedAt,

@@ -1,7 +1,7 @@
 import type { CapabilityKey } from '../model/manifest.js';
 
 // Driver libraries per capability, after NVIDIA's own lists (libnvidia-container), by name before ".so".
-const LIBRARIES: Record<Exclude<CapabilityKey, 'compat32' | 'display' | 'unclassified'>, string[]> = {
+const LIBRARIES: Record<Exclude<CapabilityKey, 'compat32' | 'unclassified'>, string[]> = {
   utility: ['libnvidia-ml', 'libnvidia-cfg', 'libnvidia-nscq'],
   compute: [
     'libcuda',
@@ -36,6 +36,7 @@ const LIBRARIES: Record<Exclude<CapabilityKey, 'compat32' | 'display' | 'unclass
     'nvidia-drm_gbm',
   ],
   ngx: ['libnvidia-ngx'],
+  display: ['libglxserver_nvidia', 'nvidia_drv'],
 };
 
 const BY_NAME = new Map<string, CapabilityKey>(

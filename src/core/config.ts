@@ -95,5 +95,7 @@ function resolve(values: Record<string, unknown>): Config {
     for (const p of parts.slice(0, -1)) at = (at[p] ??= {}) as Record<string, unknown>;
     at[parts.at(-1)!] = s.key in values ? values[s.key] : s.default;
   }
+  // Sections too: a shallow freeze would let `config.watch.debounceMs = 0` through.
+  for (const section of Object.values(config)) if (typeof section === 'object' && section !== null) Object.freeze(section);
   return Object.freeze(config) as unknown as Config;
 }

@@ -52,21 +52,22 @@ export function brandOfModel(model: string): string {
   if (m.includes('titan')) return 'titan';
   if (/\bnvs\b/.test(m)) return 'nvs';
   if (/\bgrid\b/.test(m)) return 'grid';
-  if (/\brtx a\d|\brtx \d+ ada|\brtx pro\b/.test(m)) return 'nvidiartx';
+  if (/\brtx a\d|\brtx \d+\b.*\bada\b|\brtx pro\b/.test(m)) return 'nvidiartx';
   return 'nvidia';
 }
 
 // Compute capability by model-name pattern; first match wins, so specific patterns come first.
+// Consumer generations need "GeForce": Quadro RTX 4000/5000 are Turing and RTX 5000 Ada is Ada.
 const ARCH_BY_MODEL: [RegExp, string][] = [
   [/\bg?b300\b/i, '10.3'],
   [/\bg?b(100|200)\b/i, '10.0'],
-  [/rtx 50\d\d|rtx pro \d+ blackwell/i, '12.0'],
+  [/geforce rtx 50\d\d|rtx pro \d+ blackwell/i, '12.0'],
   [/\bg?h(100|200|800|20)\b/i, '9.0'],
-  [/\bl(4|20|40s?)\b|rtx 40\d\d|\bada\b/i, '8.9'],
+  [/\bl(4|20|40s?)\b|geforce rtx 40\d\d|\bada\b/i, '8.9'],
   [/\ba(100|800|30)\b/i, '8.0'],
-  [/\ba(2|10g?|16|40)\b|rtx a\d+|rtx 30\d\d/i, '8.6'],
+  [/\ba(2|10g?|16|40)\b|rtx a\d+|geforce rtx 30\d\d/i, '8.6'],
   [/\bv100\b|titan v\b/i, '7.0'],
-  [/\bt4\b|rtx 20\d\d|quadro rtx|titan rtx/i, '7.5'],
+  [/\bt4\b|geforce rtx 20\d\d|quadro rtx|titan rtx/i, '7.5'],
   [/\bp100\b/i, '6.0'],
   [/\bp(4|40)\b|gtx 10\d\d/i, '6.1'],
 ];

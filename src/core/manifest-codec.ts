@@ -1,5 +1,5 @@
 import { ManifestError, ParseError } from '../errors.js';
-import type { ContainerEdits, DeviceNode, Mount } from '../model/edits.js';
+import type { ContainerEdits, DeviceNode, Hook, Mount } from '../model/edits.js';
 import { CAPABILITIES, MANIFEST_SCHEMA, type Manifest } from '../model/manifest.js';
 import { expect, expectArray, expectStrings, isObject, optional, type Problems } from './check.js';
 
@@ -88,6 +88,7 @@ function checkEdits(e: unknown, at: string): Problems {
     ...optional(edits.env, (v) => expectStrings(v, `${at}.env`)),
     ...optional(edits.deviceNodes, (v) => expectArray(v, `${at}.deviceNodes`, checkNode)),
     ...optional(edits.mounts, (v) => expectArray(v, `${at}.mounts`, checkMount)),
+    ...optional(edits.hooks, (v) => expectArray(v, `${at}.hooks`, checkHook)),
   ];
 }
 
@@ -96,7 +97,7 @@ function checkNode(n: unknown, at: string): Problems {
   const node = n as unknown as DeviceNode;
   return [
     ...expect(node.path, 'string', `${at}.path`),
-    ...(node.path?.startsWith?.('/dev/') ? [] : [`${at}.path: must be under /dev/`]),
+    ...(node.path?.startsWith?.('/dev/') && !node.path.split('/').includes('..') ? [] : [`${at}.path: must be under /dev/`]),
     ...optional(node.hostPath, (v) => expect(v, 'string', `${at}.hostPath`)),
     ...expect(node.major, 'integer', `${at}.major`),
     ...expect(node.minor, 'integer', `${at}.minor`),
@@ -114,5 +115,20 @@ function checkMount(m: unknown, at: string): Problems {
       ? []
       : [`${at}.containerPath: must be an absolute path without ".."`]),
     ...optional(mount.options, (v) => expectStrings(v, `${at}.options`)),
+  ];
+}
+
+const HOOK_NAMES = ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'];
+
+// Hooks run on the host: a malformed one must stop at the manifest, not reach a config.
+function checkHook(h: unknown, at: string): Problems {
+  if (!isObject(h)) return [`${at}: must be an object`];
+  const hook = h as unknown as Hook;
+  return [
+    ...(HOOK_NAMES.includes(hook.hookName) ? [] : [`${at}.hookName: must be an OCI hook name`]),
+    ...(typeof hook.path === 'string' && hook.path.startsWith('/') ? [] : [`${at}.path: must be an absolute path`]),
+    ...optional(hook.args, (v) => expectStrings(v, `${at}.args`)),
+    ...optional(hook.env, (v) => expectStrings(v, `${at}.env`)),
+    ...optional(hook.timeout, (v) => expect(v, 'integer', `${at}.timeout`)),
   ];
 }

@@ -38,7 +38,8 @@ export function resolveInRoot(inRootPath: string, readlink: ReadLink): string {
 /** Returns true when `child` is `parent` or lies under it, comparing whole path components. */
 export function isWithin(parent: string, child: string): boolean {
   const rel = path.relative(parent, child);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+  // "..hidden" is a child; only ".." itself or a "../" prefix leaves the parent.
+  return rel === '' || (rel !== '..' && !rel.startsWith('../') && !path.isAbsolute(rel));
 }
 
 function split(p: string): string[] {

@@ -6,16 +6,16 @@ import type { CapabilityKey, DriverFile } from '../model/manifest.js';
 const BIN_DIRS = ['/usr/bin', '/usr/sbin', '/bin', '/sbin', '/usr/local/bin', '/usr/local/sbin'];
 const FIRMWARE_DIRS = ['/lib/firmware/nvidia', '/usr/lib/firmware/nvidia'];
 
-/** JSON and ICD files the loaders read, by their standard container location. */
-const CONFIG_FILES: [string, CapabilityKey][] = [
-  ['/usr/share/vulkan/icd.d/nvidia_icd.json', 'graphics'],
-  ['/etc/vulkan/icd.d/nvidia_icd.json', 'graphics'],
-  ['/usr/share/vulkan/implicit_layer.d/nvidia_layers.json', 'graphics'],
-  ['/etc/vulkan/implicit_layer.d/nvidia_layers.json', 'graphics'],
-  ['/usr/share/glvnd/egl_vendor.d/10_nvidia.json', 'graphics'],
-  ['/usr/share/egl/egl_external_platform.d/10_nvidia_wayland.json', 'graphics'],
-  ['/usr/share/egl/egl_external_platform.d/15_nvidia_gbm.json', 'graphics'],
-  ['/etc/OpenCL/vendors/nvidia.icd', 'compute'],
+/** Folders of the JSON and ICD files loaders read (standard container locations), with the names that are NVIDIA's. */
+const CONFIG_DIRS: [string, RegExp, CapabilityKey][] = [
+  ['/usr/share/vulkan/icd.d', /^nvidia_icd(\.[\w-]+)?\.json$/, 'graphics'],
+  ['/etc/vulkan/icd.d', /^nvidia_icd(\.[\w-]+)?\.json$/, 'graphics'],
+  ['/usr/share/vulkan/implicit_layer.d', /^nvidia_layers(\.[\w-]+)?\.json$/, 'graphics'],
+  ['/etc/vulkan/implicit_layer.d', /^nvidia_layers(\.[\w-]+)?\.json$/, 'graphics'],
+  ['/usr/share/glvnd/egl_vendor.d', /^\d*_nvidia\.json$/, 'graphics'],
+  ['/etc/glvnd/egl_vendor.d', /^\d*_nvidia\.json$/, 'graphics'],
+  ['/usr/share/egl/egl_external_platform.d', /^\d*_nvidia_\w+\.json$/, 'graphics'],
+  ['/etc/OpenCL/vendors', /^nvidia\.icd$/, 'compute'],
 ];
 
 const SOCKETS: [string, CapabilityKey][] = [
@@ -79,19 +79,18 @@ export function discoverIpc(fs: HostFs): DriverFile[] {
 }
 
 /**
- * Returns Vulkan ICD/layer, EGL vendor and OpenCL ICD files. A copy inside a driver folder
+ * Returns Vulkan ICD/layer, EGL vendor/platform and OpenCL ICD files. A copy inside a driver folder
  * ("/usr/local/nvidia/share/vulkan/…") goes to the standard container path ("/usr/share/vulkan/…");
  * the standard host file wins when both exist.
  */
 export function discoverConfigFiles(fs: HostFs, roots: string[]): DriverFile[] {
   const candidates: DriverFile[] = [];
-  const prefixes = ['', ...roots];
-  for (const prefix of prefixes) {
-    for (const [std, capability] of CONFIG_FILES) {
-      const at = prefix ? prefix + std.replace(/^\/usr\/share\//, '/share/').replace(/^\/etc\//, '/etc/') : std;
-      const target = fs.resolve(at);
-      if (fs.stat(target)?.kind === 'file') {
-        candidates.push({ capability, kind: 'icd', hostPath: fs.real(target), containerPath: std });
+  for (const prefix of ['', ...roots]) {
+    for (const [std, pattern, capability] of CONFIG_DIRS) {
+      const dir = prefix ? prefix + std.replace(/^\/usr\/share\//, '/share/') : std;
+      for (const name of fs.list(dir).filter((n) => pattern.test(n))) {
+        const target = fs.resolve(`${dir}/${name}`);
+        if (fs.stat(target)?.kind === 'file') candidates.push({ capability, kind: 'icd', hostPath: fs.real(target), containerPath: `${std}/${name}` });
       }
     }
   }

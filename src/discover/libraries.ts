@@ -2,13 +2,13 @@ import path from 'node:path/posix';
 import type { HostFs } from '../adapters/host-fs.js';
 import { classifyLibrary, hasDriverVersion } from '../core/classify.js';
 import { parseLdCache } from '../core/parse-ld-cache.js';
-import { LD_CACHE } from '../model/host-paths.js';
+import { LD_CACHE, LIBRARY_SUBDIRS } from '../model/host-paths.js';
 import type { DriverFile } from '../model/manifest.js';
 import type { Warn } from './warn.js';
 
 
-/** Library subfolders that hold driver files the loader cache does not list. */
-const SUBDIRS = ['vdpau'];
+/** Driver files whose names carry no version, taken only from a folder that holds the running driver's libraries. */
+const UNVERSIONED = new Set(['nvidia_drv.so']);
 
 /**
  * Returns the driver's libraries: every file of the running driver version that the host's
@@ -33,7 +33,7 @@ export function discoverLibraries(fs: HostFs, version: string, warn: Warn): Driv
   const add = (hostPath: string, is32bit: boolean) => {
     if (files.has(hostPath)) return;
     const file = path.basename(hostPath);
-    if (!hasDriverVersion(file, version)) return;
+    if (!hasDriverVersion(file, version) && !UNVERSIONED.has(file)) return;
     const s = fs.stat(hostPath);
     if (!s || s.kind !== 'file') return;
     files.set(hostPath, {
@@ -50,9 +50,9 @@ export function discoverLibraries(fs: HostFs, version: string, warn: Warn): Driv
     if (hasDriverVersion(path.basename(target), version)) add(target, is32bit);
   }
   for (const [dir, is32bit] of [...dirs]) {
-    for (const sub of ['', ...SUBDIRS]) {
+    for (const sub of ['', ...LIBRARY_SUBDIRS]) {
       const d = sub ? `${dir}/${sub}` : dir;
-      for (const name of fs.list(d)) if (hasDriverVersion(name, version)) add(fs.resolve(`${d}/${name}`), is32bit);
+      for (const name of fs.list(d)) if (hasDriverVersion(name, version) || UNVERSIONED.has(name)) add(fs.resolve(`${d}/${name}`), is32bit);
     }
   }
   return [...files.values()].sort((a, b) => (a.containerPath < b.containerPath ? -1 : 1));

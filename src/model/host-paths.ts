@@ -5,3 +5,5 @@ export const DRIVER_VERSION_FILES = ['/sys/module/nvidia/version', '/proc/driver
 /** One folder per GPU, each with an `information` file. */
 export const GPUS_DIR = '/proc/driver/nvidia/gpus';
 export const LD_CACHE = '/etc/ld.so.cache';
+/** Library subfolders holding driver modules that are loaded by path (not through the ld cache). */
+export const LIBRARY_SUBDIRS = ['vdpau', 'xorg/modules/extensions', 'xorg/modules/drivers', 'nvidia/xorg'];

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic, readFileIfExists } from '../adapters/atomic-write.js';
 import { createFolderWatcher, type FolderWatcher } from '../adapters/file-watcher.js';
@@ -65,16 +66,23 @@ export class WatchDaemon {
     };
   }
 
-  /** Reads what is on disk, scans until stable, writes, and starts the triggers. */
+  /**
+   * Reads what is on disk, starts the triggers, scans until stable and writes. Ready (`onReady`)
+   * once the files match a scan that ran after every watched folder was live.
+   */
   start(): void {
+    this.removeStaleTemps();
     this.written = this.readExistingManifest();
     this.writtenCdi = readFileIfExists(this.config.cdi.path);
     this.log.info(`watching ${this.config.root} for NVIDIA driver changes; manifest ${this.config.manifest}${this.config.cdi.enabled ? `, CDI spec ${this.config.cdi.path}` : ''}`);
-    this.watcher = createFolderWatcher(
-      (file) => this.relevant(file),
-      (event, file) => this.trigger(`${event} ${file}`),
-      (error) => this.log.warn(`file watcher: ${error.message}`),
-    );
+    this.watcher = createFolderWatcher({
+      filter: (file) => this.relevant(file),
+      onEvent: (event, file) => this.trigger(`${event} ${file}`),
+      onError: (error) => this.log.warn(`file watcher: ${error.message}`),
+      // A change between a scan and its folders going live was missed: look again.
+      onReady: () => this.trigger('new folders watched'),
+    });
+    this.watcher.setFolders(this.folders(this.written));
     this.startUdev();
     this.startSafetyTimer();
     this.scanNow('start');
@@ -98,11 +106,13 @@ export class WatchDaemon {
     const moved = config.manifest !== this.config.manifest || config.cdi.path !== this.config.cdi.path || config.root !== this.config.root;
     this.config = config;
     if (moved) {
+      this.removeStaleTemps();
       this.written = this.readExistingManifest();
       this.writtenCdi = readFileIfExists(config.cdi.path);
     }
     this.udev?.stop();
     this.udev = null;
+    this.status.udev = false;
     this.startUdev();
     this.startSafetyTimer();
     this.log.info('configuration reloaded');
@@ -133,8 +143,11 @@ export class WatchDaemon {
     }
     this.status.scans++;
     this.status.lastScanAt = new Date().toISOString();
+    this.status.lastError = null; // a good scan ends an error state (lastErrorAt keeps when it was)
     if (this.written && sameManifestContent(manifest, this.written)) {
       this.candidate = null;
+      // The manifest is current, but the CDI spec may not be (a reload changed cdi.*, or it was deleted before a restart).
+      this.writeCdi(this.written);
       this.afterScan(this.written);
       return;
     }
@@ -152,35 +165,35 @@ export class WatchDaemon {
     }
     this.candidate = null;
     try {
-      this.write(manifest);
-      this.log.info(`${this.written ? 'manifest updated' : 'manifest written'} after ${reason}: ${describe(manifest)}`);
-      this.written = manifest;
-      this.status.lastError = null;
+      writeFileAtomic(this.config.manifest, serializeManifest(manifest));
     } catch (error) {
       this.fail(`cannot write the manifest, keeping the last good one: ${formatError(error)}`);
       return;
     }
+    this.status.writes++;
+    this.status.lastWriteAt = new Date().toISOString();
+    this.log.info(`${this.written ? 'manifest updated' : 'manifest written'} after ${reason}: ${describe(manifest)}`);
+    for (const w of manifest.warnings) this.log.warn(w);
+    this.written = manifest;
+    this.writeCdi(manifest);
     this.afterScan(manifest);
   }
 
-  private write(manifest: Manifest): void {
-    writeFileAtomic(this.config.manifest, serializeManifest(manifest));
-    this.status.writes++;
-    this.status.lastWriteAt = new Date().toISOString();
-    for (const w of manifest.warnings) this.log.warn(w);
+  // Writes the CDI spec of `manifest` when it differs from the one on disk; a failure is logged and kept in the status.
+  private writeCdi(manifest: Manifest): void {
     if (!this.config.cdi.enabled) return;
     const cdi = JSON.stringify(buildCdiSpec(manifest, { kind: this.config.cdi.kind, hookPath: this.config.hook.path }), null, 2) + '\n';
-    if (cdi !== this.writtenCdi) {
+    if (cdi === this.writtenCdi) return;
+    try {
       writeFileAtomic(this.config.cdi.path, cdi);
       this.writtenCdi = cdi;
+      this.log.debug(`CDI spec ${this.config.cdi.path} written (kind ${this.config.cdi.kind})`);
+    } catch (error) {
+      this.fail(`cannot write the CDI spec, keeping the last one: ${formatError(error)}`);
     }
   }
 
   private afterScan(manifest: Manifest): void {
-    if (!this.ready) {
-      this.ready = true;
-      this.onReady();
-    }
     const nodes = allNodes(manifest);
     if (this.config.watch.charLinks) {
       const { created, removed } = syncCharLinks(this.config.root, nodes, this.log);
@@ -195,6 +208,11 @@ export class WatchDaemon {
     );
     this.watcher?.setFolders(this.folders(manifest));
     this.writeStatus();
+    // Not ready while a watched folder is still being set up: its onReady brings another scan.
+    if (!this.ready && this.watcher?.ready !== false) {
+      this.ready = true;
+      this.onReady();
+    }
   }
 
   // Folders whose changes can change the manifest (real paths).
@@ -232,6 +250,29 @@ export class WatchDaemon {
     if (seconds > 0) this.safety = setInterval(() => this.trigger('safety rescan'), seconds * 1000);
   }
 
+  // Temp files of our targets left by a daemon killed mid-write (`kill -9`, OOM): their pid is gone.
+  private removeStaleTemps(): void {
+    const targets = [this.config.manifest, statusPathFor(this.config.manifest), this.config.cdi.path];
+    for (const dir of new Set(targets.map((t) => path.dirname(t)))) {
+      let names: string[];
+      try {
+        names = fs.readdirSync(dir);
+      } catch {
+        continue;
+      }
+      for (const name of names) {
+        const m = /^\.(.+)\.(\d+)\.[0-9a-z]+\.tmp$/.exec(name);
+        if (!m || !targets.includes(path.join(dir, m[1]!)) || processAlive(Number(m[2]))) continue;
+        try {
+          fs.rmSync(path.join(dir, name), { force: true });
+          this.log.info(`removed ${path.join(dir, name)}, left by a stopped watcher`);
+        } catch (error) {
+          this.log.warn(`cannot remove ${path.join(dir, name)}: ${(error as NodeJS.ErrnoException).code}`);
+        }
+      }
+    }
+  }
+
   private readExistingManifest(): Manifest | null {
     try {
       const text = readFileIfExists(this.config.manifest);
@@ -266,6 +307,16 @@ function allNodes(m: Manifest): DeviceNode[] {
     ...m.gpus.flatMap((g) => [...(g.edits.deviceNodes ?? []), ...g.driNodes]),
     ...Object.values(m.capabilities).flatMap((e) => e.deviceNodes ?? []),
   ];
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function describe(m: Manifest): string {
