@@ -1,0 +1,86 @@
+// Hook start cost: `oci-gpu-hook precreate` (the single-file build) against `node -e 0`, both with a
+// clean environment, interleaved in one loop; and precreate with manifests of 1, 8 and 64 GPUs (its
+// cost must not grow with the GPU count). Needs build/oci-gpu-hook (npm run build) and root (it
+// scans the h200 fixture host).
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { serializeManifest } from '../src/core/manifest-codec.js';
+import type { Manifest } from '../src/model/manifest.js';
+import { gpuPciBusId, gpuUuid, scanFixture } from '../test/helpers/manifests.js';
+import { REPO_ROOT } from '../test/helpers/paths.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 40);
+const CLEAN_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+
+/** Returns the median and p95 (ms) of a list of samples. */
+export function stats(samples: number[]): { median: number; p95: number; min: number; max: number } {
+  const s = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * (s.length - 1) + 0.5))]!;
+  return { median: at(0.5), p95: at(0.95), min: s[0]!, max: s[s.length - 1]! };
+}
+
+function timeOnce(cmd: string, args: string[], input?: Buffer): number {
+  const t = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { env: CLEAN_ENV, input, stdio: [input ? 'pipe' : 'ignore', 'ignore', 'pipe'] });
+  const ms = Number(process.hrtime.bigint() - t) / 1e6;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  return ms;
+}
+
+function widen(base: Manifest, count: number): Manifest {
+  const gpu = base.gpus[0]!;
+  return {
+    ...base,
+    gpus: Array.from({ length: count }, (_, i) => ({
+      ...gpu,
+      index: i,
+      uuid: gpuUuid(i),
+      pciBusId: gpuPciBusId(i),
+      minor: i,
+      edits: { deviceNodes: [{ ...gpu.edits.deviceNodes![0]!, path: `/dev/nvidia${i}`, minor: i }] },
+    })),
+  };
+}
+
+/** Runs the benchmark and returns a Markdown section. */
+export async function run(): Promise<string> {
+  const hook = path.join(REPO_ROOT, 'build/oci-gpu-hook');
+  if (!fs.existsSync(hook)) throw new Error('build/oci-gpu-hook is missing: run `npm run build` first');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oci-gpu-bench-hook-'));
+  const base = scanFixture('h200');
+  const manifests = new Map<number, string>();
+  for (const n of [1, 8, 64]) {
+    const file = path.join(dir, `manifest-${n}.json`);
+    fs.writeFileSync(file, serializeManifest(widen(base, n)));
+    manifests.set(n, file);
+  }
+  const config = (annotations: Record<string, string>) =>
+    Buffer.from(JSON.stringify({ ociVersion: '1.0.2', process: { env: ['PATH=/usr/bin:/bin'], args: ['/bin/true'] }, root: { path: path.join(dir, 'rootfs') }, annotations }));
+  const asking = config({ 'oci-gpu/devices': '0' });
+  const nothing = config({});
+  const samples: Record<string, number[]> = {};
+  const add = (k: string, v: number) => (samples[k] ??= []).push(v);
+  for (let i = 0; i < 3; i++) timeOnce(hook, ['precreate', '--manifest', manifests.get(1)!], asking); // warm the page cache
+  for (let i = 0; i < RUNS; i++) {
+    add('node -e 0', timeOnce(process.execPath, ['-e', '0']));
+    add('hook --help', timeOnce(hook, ['--help']));
+    add('precreate, nothing asked', timeOnce(hook, ['precreate', '--manifest', manifests.get(1)!], nothing));
+    for (const [n, file] of manifests) add(`precreate, GPU 0 of ${n}`, timeOnce(hook, ['precreate', '--manifest', file], asking));
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+  const node = stats(samples['node -e 0']!).median;
+  const rows = Object.entries(samples).map(([k, v]) => {
+    const s = stats(v);
+    return `| ${k} | ${s.median.toFixed(1)} | ${s.p95.toFixed(1)} | ${s.min.toFixed(1)} | ${s.max.toFixed(1)} | ${(s.median / node).toFixed(2)}× |`;
+  });
+  return [
+    `### Hook start (single-file build, clean environment, ${RUNS} interleaved runs each)`,
+    '',
+    '| command | median ms | p95 ms | min ms | max ms | vs node -e 0 |',
+    '|---|---|---|---|---|---|',
+    ...rows,
+    '',
+  ].join('\n');
+}
