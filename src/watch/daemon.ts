@@ -17,6 +17,8 @@ import { KeepWarm } from './keep-warm.js';
 import { statusPathFor, type WatchStatus } from './status.js';
 
 const RETRY_AFTER_ERROR_MS = 1000;
+// However steady the events, a rescan comes this long after the first one (at least 2 s, 10 debounces).
+const maxWaitMs = (debounceMs: number) => Math.max(2000, 10 * debounceMs);
 
 /**
  * `oci-gpu watch`: keeps the manifest and the CDI spec true. Every event (inotify, udev, the
@@ -38,6 +40,7 @@ export class WatchDaemon {
   private readonly keepWarm: KeepWarm;
   private stopped = false;
   private pendingReason: string | null = null;
+  private pendingSince = 0;
   readonly status: WatchStatus;
 
   private ready = false;
@@ -88,17 +91,28 @@ export class WatchDaemon {
     this.scanNow('start');
   }
 
-  /** Marks the state dirty; a rescan follows after the debounce. */
+  /**
+   * Marks the state dirty; a rescan follows after the debounce, or after the maximum wait when
+   * events never pause that long (a file rewritten every 100 ms must not starve rescans forever).
+   */
   trigger(reason: string): void {
     if (this.stopped) return;
     this.log.debug(`event: ${reason}`);
-    this.pendingReason ??= reason;
+    const now = Date.now();
+    if (this.pendingReason === null) {
+      this.pendingReason = reason;
+      this.pendingSince = now;
+    }
+    const { debounceMs } = this.config.watch;
     clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => {
-      const why = this.pendingReason ?? 'event';
-      this.pendingReason = null;
-      this.scanNow(why);
-    }, this.config.watch.debounceMs);
+    this.debounce = setTimeout(
+      () => {
+        const why = this.pendingReason ?? 'event';
+        this.pendingReason = null;
+        this.scanNow(why);
+      },
+      Math.max(0, Math.min(debounceMs, this.pendingSince + maxWaitMs(debounceMs) - now)),
+    );
   }
 
   /** Applies a new configuration (SIGHUP) and rescans. */
@@ -132,6 +146,7 @@ export class WatchDaemon {
   /** One scan; public so tests and `--once` can drive it without timers. */
   scanNow(reason: string): void {
     if (this.stopped) return;
+    this.pendingReason = null; // this scan sees every change so far, whatever timer was waiting for it
     let manifest: Manifest;
     try {
       manifest = scanHost(createHostFs(this.config.root));
