@@ -9,8 +9,8 @@ import type { OciConfig, OciDevice, OciDeviceCgroup, OciHook } from '../model/oc
  */
 export function applyEditsToConfig(config: OciConfig, edits: ContainerEdits): OciConfig {
   const out = structuredClone(config);
-  const linux = (out.linux ??= {});
   if (edits.deviceNodes?.length) {
+    const linux = (out.linux ??= {});
     const devices = (linux.devices ??= []);
     const rules = ((linux.resources ??= {}).devices ??= []);
     for (const d of edits.deviceNodes) {
@@ -31,7 +31,8 @@ export function applyEditsToConfig(config: OciConfig, edits: ContainerEdits): Oc
     const mounts = (out.mounts ??= []);
     for (const m of edits.mounts) {
       if (mounts.some((x) => x.destination === m.containerPath)) continue;
-      mounts.push({ destination: m.containerPath, type: m.type ?? 'bind', source: m.hostPath, options: m.options ?? ['ro', 'nosuid', 'nodev', 'bind'] });
+      // Copies: the output must not share arrays with the edits (and through them the manifest).
+      mounts.push({ destination: m.containerPath, type: m.type ?? 'bind', source: m.hostPath, options: [...(m.options ?? ['ro', 'nosuid', 'nodev', 'bind'])] });
     }
   }
   if (edits.env?.length) {
@@ -51,8 +52,8 @@ export function applyEditsToConfig(config: OciConfig, edits: ContainerEdits): Oc
 
 function ociHook(h: Hook): OciHook {
   const hook: OciHook = { path: h.path };
-  if (h.args) hook.args = h.args;
-  if (h.env) hook.env = h.env;
+  if (h.args) hook.args = [...h.args];
+  if (h.env) hook.env = [...h.env];
   if (h.timeout !== undefined) hook.timeout = h.timeout;
   return hook;
 }

@@ -52,8 +52,13 @@ export function buildCdiSpec(manifest: Manifest, options: { kind?: string; hookP
   return spec;
 }
 
-/** Returns the lowest CDI version that can express a spec: 0.5.0 for device names starting with a digit or device hostPath, 0.4.0 for mount types, else 0.3.0. */
+/**
+ * Returns the lowest CDI version that can express a spec: 0.6.0 for a dot in the kind's class,
+ * 0.5.0 for device names starting with a digit or device hostPath, 0.4.0 for mount types, else 0.3.0.
+ */
 export function minimumCdiVersion(spec: Omit<CdiSpec, 'cdiVersion'>): string {
+  const slash = spec.kind.indexOf('/');
+  if (slash >= 0 && spec.kind.slice(slash + 1).includes('.')) return '0.6.0';
   const edits = [spec.containerEdits, ...spec.devices.map((d) => d.containerEdits)];
   const nodes = edits.flatMap((e) => e.deviceNodes ?? []);
   if (spec.devices.some((d) => !/^[A-Za-z]/.test(d.name)) || nodes.some((n) => n.hostPath)) return '0.5.0';

@@ -4,18 +4,32 @@ import { compareVersions } from './gpu-facts.js';
 import { shorten } from './request.js';
 
 const CONSTRAINT = /^(cuda|driver|arch|brand)(>=|<=|==|!=|=|>|<)([A-Za-z0-9._-]+)$/;
+const VERSION = /^\d+(\.\d+)*$/;
+
+interface Constraint {
+  key: string;
+  op: string;
+  want: string;
+}
 
 /**
  * Checks NVIDIA_REQUIRE_* expressions against the manifest and the selected GPUs, with NVIDIA's
  * semantics: in one expression space-separated clauses are ORed and comma-separated constraints
- * ANDed; separate variables are ANDed. Throws RequestError naming the first unmet variable.
+ * ANDed; separate variables are ANDed. Every constraint is parsed before any is evaluated, so a
+ * malformed one is refused on every host. Throws RequestError naming the first unmet variable.
  */
 export function checkRequirements(manifest: Manifest, gpus: Gpu[], requirements: { name: string; expression: string }[]): void {
-  for (const { name, expression } of requirements) {
-    const clauses = expression.split(/\s+/).filter((c) => c !== '');
+  const parsed = requirements.map(({ name, expression }) => ({
+    name,
+    expression,
+    clauses: expression
+      .split(/\s+/)
+      .filter((c) => c !== '')
+      .map((clause) => clause.split(',').filter((c) => c !== '').map((c) => parse(c, name))),
+  }));
+  for (const { name, expression, clauses } of parsed) {
     if (!clauses.length) continue;
-    const results = clauses.map((clause) => clause.split(',').filter((c) => c !== '').every((c) => holds(c, name, manifest, gpus)));
-    if (!results.some(Boolean)) {
+    if (!clauses.some((clause) => clause.every((c) => holds(c, manifest, gpus)))) {
       const driver = manifest.driver;
       throw new RequestError(
         `unmet requirement ${name}="${shorten(expression)}": this host has driver ${driver?.version ?? 'none'} (CUDA ${driver?.cudaVersion || 'unknown'})` +
@@ -25,10 +39,18 @@ export function checkRequirements(manifest: Manifest, gpus: Gpu[], requirements:
   }
 }
 
-function holds(constraint: string, name: string, manifest: Manifest, gpus: Gpu[]): boolean {
+function parse(constraint: string, name: string): Constraint {
   const m = CONSTRAINT.exec(constraint);
-  if (!m) throw new RequestError(`${name}: cannot parse constraint "${shorten(constraint)}" (expected e.g. cuda>=12.0, driver>=535, arch=9.0, brand=tesla)`);
+  // cuda, driver and arch compare as dotted numbers: "cuda>=abc" would otherwise compare as greater than any version.
+  if (!m || (m[1] !== 'brand' && !VERSION.test(m[3]!))) {
+    throw new RequestError(`${name}: cannot parse constraint "${shorten(constraint)}" (expected e.g. cuda>=12.0, driver>=535, arch=9.0, brand=tesla)`);
+  }
   const [, key, op, want] = m as unknown as [string, string, string, string];
+  if (key === 'brand' && op !== '=' && op !== '==' && op !== '!=') throw new RequestError(`${name}: brand only takes = or != in "${shorten(constraint)}"`);
+  return { key, op, want };
+}
+
+function holds({ key, op, want }: Constraint, manifest: Manifest, gpus: Gpu[]): boolean {
   switch (key) {
     case 'cuda':
       return !!manifest.driver?.cudaVersion && compare(compareVersions(manifest.driver.cudaVersion, want), op);
@@ -37,7 +59,6 @@ function holds(constraint: string, name: string, manifest: Manifest, gpus: Gpu[]
     case 'arch':
       return gpus.every((g) => g.architecture !== '' && compare(compareVersions(g.architecture, want), op));
     default:
-      if (op !== '=' && op !== '==' && op !== '!=') throw new RequestError(`${name}: brand only takes = or != in "${shorten(constraint)}"`);
       return gpus.every((g) => (g.brand === want.toLowerCase()) === (op !== '!='));
   }
 }
