@@ -29,6 +29,9 @@ const COMMANDS: Record<string, { run: Command }> = {
   // Loaded on demand: the watcher pulls in chokidar and winston, which other commands do not need.
   watch: { run: async (argv, io) => (await import('./watch.js')).runWatch(argv, io) },
   status: { run: async (argv, io) => (await import('./status.js')).runStatus(argv, io) },
+  doctor: { run: async (argv, io) => (await import('./doctor.js')).runDoctor(argv, io) },
+  install: { run: async (argv, io) => (await import('./install.js')).runInstall(argv, io) },
+  uninstall: { run: async (argv, io) => (await import('./install.js')).runUninstall(argv, io) },
 };
 
 /** Runs the CLI and returns the exit status; errors become one line on stderr (a stack with --debug). */
