@@ -61,9 +61,9 @@ export function parseRequest(annotations: Record<string, string>, env: string[],
 }
 
 /** Parses a device list; returns null for "void"/empty when `voidAllowed` (the NVIDIA env contract). */
-function parseDeviceList(raw: string, source: string, voidAllowed: boolean): 'all' | string[] | null {
+function parseDeviceList(raw: string, source: string, emptyIsNothing: boolean): 'all' | string[] | null {
   const value = checkValue(raw, source);
-  if (voidAllowed && (value === '' || value === 'void')) return null;
+  if (value === 'void' || (emptyIsNothing && value === '')) return null;
   if (value === 'all') return 'all';
   if (value === 'none') return [];
   if (value === '') throw new RequestError(`${source} is empty: use "all", "none" or a comma list of GPU indexes, UUIDs or PCI bus ids`);
@@ -87,6 +87,7 @@ function parseCapabilities(raw: string, source: string): Capability[] {
   const value = checkValue(raw, source);
   if (value === '') return [...DEFAULT_CAPABILITIES];
   const items = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (!items.length) return [...DEFAULT_CAPABILITIES];
   if (items.includes('all')) return [...CAPABILITIES];
   const unknown = items.filter((c) => !(CAPABILITIES as readonly string[]).includes(c));
   if (unknown.length) {
@@ -99,7 +100,8 @@ function cdiDevices(annotations: Record<string, string>, kind: string): { key: s
   const names: string[] = [];
   let key = '';
   for (const [k, v] of Object.entries(annotations)) {
-    if (!k.startsWith(CDI_ANNOTATION_PREFIX)) continue;
+    // Other vendors' CDI annotations are not ours to judge: only values naming our kind are checked.
+    if (!k.startsWith(CDI_ANNOTATION_PREFIX) || !v.includes(`${kind}=`)) continue;
     const value = checkValue(v, `annotation "${shorten(k)}"`);
     for (const qualified of value.split(',').map((s) => s.trim())) {
       const eq = qualified.indexOf('=');

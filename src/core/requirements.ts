@@ -3,7 +3,9 @@ import type { Gpu, Manifest } from '../model/manifest.js';
 import { compareVersions } from './gpu-facts.js';
 import { shorten } from './request.js';
 
-const CONSTRAINT = /^(cuda|driver|arch|brand)(>=|<=|==|!=|=|>|<)([A-Za-z0-9._-]+)$/;
+const CONSTRAINT = /^([a-z][a-z0-9_]*)(>=|<=|==|!=|=|>|<)([A-Za-z0-9._-]+)$/;
+// Properties we evaluate; like NVIDIA's toolkit, a well-formed constraint on another property is skipped.
+const KNOWN = new Set(['cuda', 'driver', 'arch', 'brand']);
 const VERSION = /^\d+(\.\d+)*$/;
 
 interface Constraint {
@@ -25,7 +27,13 @@ export function checkRequirements(manifest: Manifest, gpus: Gpu[], requirements:
     clauses: expression
       .split(/\s+/)
       .filter((c) => c !== '')
-      .map((clause) => clause.split(',').filter((c) => c !== '').map((c) => parse(c, name))),
+      .map((clause) =>
+        clause
+          .split(',')
+          .filter((c) => c !== '')
+          .map((c) => parse(c, name))
+          .filter((c): c is Constraint => c !== null),
+      ),
   }));
   for (const { name, expression, clauses } of parsed) {
     if (!clauses.length) continue;
@@ -39,8 +47,9 @@ export function checkRequirements(manifest: Manifest, gpus: Gpu[], requirements:
   }
 }
 
-function parse(constraint: string, name: string): Constraint {
+function parse(constraint: string, name: string): Constraint | null {
   const m = CONSTRAINT.exec(constraint);
+  if (m && !KNOWN.has(m[1]!)) return null;
   // cuda, driver and arch compare as dotted numbers: "cuda>=abc" would otherwise compare as greater than any version.
   if (!m || (m[1] !== 'brand' && !VERSION.test(m[3]!))) {
     throw new RequestError(`${name}: cannot parse constraint "${shorten(constraint)}" (expected e.g. cuda>=12.0, driver>=535, arch=9.0, brand=tesla)`);

@@ -269,3 +269,18 @@ test('any annotations and env either parse or fail with a one-line RequestError 
     }),
   );
 });
+
+test('"void" in the annotation means nothing is asked, like the env contract', (t) => {
+  t.is(parseRequest({ [DEVICES_ANNOTATION]: 'void' }, ['NVIDIA_VISIBLE_DEVICES=all'], KIND), null);
+  t.is(parseRequest({ 'cdi.k8s.io/x': `${KIND}=void` }, [], KIND), null);
+});
+
+test("other vendors' CDI annotations are not judged, however long or odd", (t) => {
+  const annotations = { 'cdi.k8s.io/other': `vendor.com/fpga=${'x'.repeat(10_000)}\nline2` };
+  t.is(parseRequest(annotations, [], KIND), null);
+  t.deepEqual(parseRequest(annotations, ['NVIDIA_VISIBLE_DEVICES=0'], KIND)?.devices, ['0']);
+});
+
+test('a capability list of only separators means the default', (t) => {
+  t.deepEqual(parseRequest({}, ['NVIDIA_VISIBLE_DEVICES=0', 'NVIDIA_DRIVER_CAPABILITIES=,'], KIND)?.capabilities, DEFAULT_CAPABILITIES);
+});

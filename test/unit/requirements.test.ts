@@ -230,3 +230,12 @@ test('checkRequirements does not mutate the manifest or the GPU list', (t) => {
   const gpus = deepFreeze([...m.gpus]);
   t.notThrows(() => checkRequirements(m, gpus, [{ name: 'NVIDIA_REQUIRE_CUDA', expression: CUDA_12_4_IMAGE }]));
 });
+
+test('a well-formed constraint on a property we do not know is skipped, as NVIDIA does', (t) => {
+  t.notThrows(() => check(H200_580, { NVIDIA_REQUIRE_FOO: 'foo>=99' }));
+  t.notThrows(() => check(H200_580, { NVIDIA_REQUIRE_CUDA: 'cuda>=12.0,foo<1' }));
+  // The known constraints of the same clause still count.
+  t.throws(() => check(H200_580, { NVIDIA_REQUIRE_CUDA: 'cuda>=99.0,foo>=1' }), { instanceOf: RequestError });
+  // Malformed syntax is still refused on every host.
+  t.throws(() => check(H200_580, { NVIDIA_REQUIRE_FOO: 'foo>>1' }), { instanceOf: RequestError, message: /cannot parse constraint "foo>>1"/ });
+});
