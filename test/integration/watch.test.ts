@@ -237,16 +237,19 @@ serial('during an upgrade with ld.so.cache briefly missing, then corrupt, the ma
     }
   })();
 
-  fs.rmSync(cache);
-  await sleep(800); // one scan (at 500 ms) sees no cache; its confirmation would come at 1000 ms
-  fs.writeFileSync(cache, cacheBytes.subarray(0, 200)); // a half-written cache: the scan fails
-  await sleep(800);
-  const lib = path.join(p.root, 'usr/local/nvidia/lib64');
-  fs.copyFileSync(path.join(lib, `libcuda.so.${FIXTURE_DRIVER}`), path.join(lib, `libnvidia-upgrade.so.${FIXTURE_DRIVER}`));
-  fs.writeFileSync(cache, cacheBytes);
-  await eventually(() => manifestOf(p).files.length === good.files.length + 1, { what: 'the final manifest' });
-  await sleep(300);
-  polling = false;
+  try {
+    fs.rmSync(cache);
+    await sleep(800); // one scan (at 500 ms) sees no cache; its confirmation would come at 1000 ms
+    fs.writeFileSync(cache, cacheBytes.subarray(0, 200)); // a half-written cache: the scan fails
+    await sleep(800);
+    const lib = path.join(p.root, 'usr/local/nvidia/lib64');
+    fs.copyFileSync(path.join(lib, `libcuda.so.${FIXTURE_DRIVER}`), path.join(lib, `libnvidia-upgrade.so.${FIXTURE_DRIVER}`));
+    fs.writeFileSync(cache, cacheBytes);
+    await eventually(() => manifestOf(p).files.length === good.files.length + 1, { what: 'the final manifest' });
+    await sleep(300);
+  } finally {
+    polling = false; // before the teardown removes the files it reads
+  }
   await poller;
 
   t.true(reads > 100, `polled ${reads} times`);
@@ -295,14 +298,18 @@ serial('kill -9 in a loop while the tree changes: the manifest is always whole; 
     }
   })();
   const kills = 30;
-  for (let i = 0; i < kills; i++) {
-    const d = start(t, p, {});
-    await d.waitForLine(/^info: watching /);
-    await sleep(50 + Math.floor(Math.random() * 250));
-    const exit = await d.stop('SIGKILL');
-    t.is(exit.signal, 'SIGKILL');
+  try {
+    for (let i = 0; i < kills; i++) {
+      const d = start(t, p, {});
+      await d.waitForLine(/^info: watching /);
+      await sleep(50 + Math.floor(Math.random() * 250));
+      const exit = await d.stop('SIGKILL');
+      t.is(exit.signal, 'SIGKILL');
+    }
+  } finally {
+    running = false; // a failure must not leave the writer re-creating files in a removed tree
+    await Promise.allSettled([reader, writer]);
   }
-  running = false;
   await Promise.all([reader, writer]);
   t.deepEqual(torn, [], 'every read of the manifest parsed');
   t.true(reads > 200, `read ${reads} times`);
