@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { runCommand } from '../adapters/exec.js';
 import { isObject } from '../core/check.js';
 import { ParseError, UsageError } from '../errors.js';
 import type { OciState } from '../model/oci.js';
@@ -31,5 +30,8 @@ export async function updateLdCache(state: OciState, flags: { ldconfig?: string;
     if (!path.isAbsolute(f) || f.split('/').includes('..')) throw new UsageError(`oci-gpu-hook ldcache: "${f}" must be an absolute path without ".."`);
   }
   const rootfs = rootfsOf(state.bundle);
+  // Imported here, not at the top: execa's import makes fd 0 non-blocking (it creates process.stdin),
+  // and the state on stdin is read after this module loads; a runtime that writes it late got EAGAIN.
+  const { runCommand } = await import('../adapters/exec.js');
   await runCommand(nsenter, ['--target', String(state.pid), '--mount', '--', ldconfig, '-r', rootfs, ...folders]);
 }

@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { runCommand } from '../adapters/exec.js';
 import { prepareMountTarget } from '../adapters/rootfs.js';
 import { devicesAllowLines, rulesAllow } from '../core/device-rules.js';
 import { planEdits } from '../core/plan-edits.js';
@@ -69,6 +68,9 @@ export async function legacyInject(state: OciState, config: Config, stage: Legac
   const dirs = manifest.libraryDirs.filter((d) => mounted.has(d));
   if (dirs.length && manifest.tools.ldconfig) steps.push('ldconfig', manifest.tools.ldconfig, rootfs, ...dirs);
   if (!manifest.tools.nsenter || !manifest.tools.sh) throw new FileError('nsenter', 'the manifest names no nsenter or sh on this host: cannot enter the container');
+  // Imported here, not at the top: execa's import makes fd 0 non-blocking (it creates process.stdin),
+  // and the state on stdin is read after this module loads; a runtime that writes it late got EAGAIN.
+  const { runCommand } = await import('../adapters/exec.js');
   try {
     await runCommand(manifest.tools.nsenter, ['--target', String(pid), '--mount', '--', manifest.tools.sh, '-c', SCRIPT, 'oci-gpu-legacy', ...steps], {
       timeoutMs: 20_000,

@@ -1,0 +1,470 @@
+// Shared setup of the hook integration tests (hook-podman, runtime-wrapper, legacy-hook, hooks-d):
+// the single-file binary (built once per change of its sources, under a lock so parallel ava
+// workers never build it twice), fixture hosts with their manifests, temp hooks.d folders made from
+// the repository's hooks.d/*.json, bare OCI bundles for runc/crun, and the probe a container runs.
+import { execFile, spawn } from 'node:child_process';
+import { chmodSync, closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { buildFixtureHost, type FixtureHostName } from '../../scripts/fixture-host.js';
+import { REPO_ROOT } from './paths.js';
+import { run, TEST_ROOTFS, type RunResult, type Runtime } from './podman.js';
+
+export const HOOK_BIN = path.join(REPO_ROOT, 'build/oci-gpu-hook');
+export const RUNTIME_BIN = path.join(REPO_ROOT, 'build/oci-gpu-runtime');
+export const HOOKS_D = path.join(REPO_ROOT, 'hooks.d');
+export const RUNTIME_PATHS: Record<Runtime, string> = { runc: '/usr/sbin/runc', crun: '/usr/bin/crun' };
+/** The minimal environment our hooks.d entries give the hook. */
+export const HOOK_PATH_ENV = 'PATH=/usr/sbin:/usr/bin:/sbin:/bin';
+
+const execFileP = promisify(execFile);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ------------------------------------------------------------------------------------ temp folders
+
+/** Every temp folder this process made; removed when it exits (tests may also remove theirs). */
+const temps: string[] = [];
+process.on('exit', () => {
+  for (const d of temps) rmSync(d, { recursive: true, force: true });
+});
+
+/** A fresh temp folder (0755: hooks and runtimes running as root read it), removed at exit. */
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), `oci-gpu-${prefix}-`));
+  chmodSync(dir, 0o755);
+  temps.push(dir);
+  return dir;
+}
+
+// ------------------------------------------------------------------------------ the SEA binary
+
+/** Newest mtime (ms) of the files the binary is built from: src/**, scripts/build-hook.sh, package-lock.json. */
+function newestSource(): { mtime: number; file: string } {
+  let best = { mtime: 0, file: '' };
+  const visit = (p: string) => {
+    const st = statSync(p);
+    if (st.isDirectory()) {
+      for (const e of readdirSync(p)) visit(path.join(p, e));
+    } else if (st.mtimeMs > best.mtime) best = { mtime: st.mtimeMs, file: p };
+  };
+  visit(path.join(REPO_ROOT, 'src'));
+  for (const f of ['scripts/build-hook.sh', 'package-lock.json']) {
+    const p = path.join(REPO_ROOT, f);
+    if (existsSync(p)) visit(p);
+  }
+  return best;
+}
+
+function binaryIsCurrent(): boolean {
+  if (!existsSync(HOOK_BIN) || !existsSync(RUNTIME_BIN)) return false;
+  return statSync(HOOK_BIN).mtimeMs >= newestSource().mtime;
+}
+
+const LOCK = path.join(REPO_ROOT, 'build/.oci-gpu-hook.build-lock');
+const LOCK_STALE_MS = 5 * 60_000;
+
+/** Takes the build lock (a folder: mkdir is atomic) or returns false when another process holds it. */
+function tryLock(): boolean {
+  mkdirSync(path.dirname(LOCK), { recursive: true });
+  try {
+    mkdirSync(LOCK);
+    writeFileSync(path.join(LOCK, 'pid'), String(process.pid));
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  // A lock whose owner died (or that is older than any build) is taken over.
+  let owner = NaN;
+  try {
+    owner = Number(readFileSync(path.join(LOCK, 'pid'), 'utf8'));
+  } catch {
+    /* being written or removed */
+  }
+  let alive = true;
+  if (Number.isInteger(owner)) {
+    try {
+      process.kill(owner, 0);
+    } catch {
+      alive = false;
+    }
+  }
+  let age = 0;
+  try {
+    age = Date.now() - statSync(LOCK).mtimeMs;
+  } catch {
+    return false;
+  }
+  if (!alive || age > LOCK_STALE_MS) rmSync(LOCK, { recursive: true, force: true });
+  return false;
+}
+
+let binaryReady: Promise<string> | undefined;
+
+/**
+ * Returns build/oci-gpu-hook, building it (scripts/build-hook.sh) when it is missing or older than
+ * its sources. One build at a time across processes; the others wait for it and reuse it.
+ */
+export function hookBinary(): Promise<string> {
+  binaryReady ??= (async () => {
+    const deadline = Date.now() + 4 * 60_000;
+    while (!binaryIsCurrent()) {
+      if (tryLock()) {
+        try {
+          if (!binaryIsCurrent()) {
+            try {
+              await execFileP('sh', [path.join(REPO_ROOT, 'scripts/build-hook.sh')], { cwd: REPO_ROOT, timeout: 180_000, maxBuffer: 16 << 20 });
+            } catch (error) {
+              const e = error as { stderr?: string; message: string };
+              throw new Error(`scripts/build-hook.sh failed: ${(e.stderr || e.message).trim().split('\n').slice(-5).join(' | ')}`);
+            }
+          }
+        } finally {
+          rmSync(LOCK, { recursive: true, force: true });
+        }
+        if (!binaryIsCurrent()) {
+          // Sources changed during the build (someone is editing): the binary is still new enough for this run.
+          if (existsSync(HOOK_BIN)) break;
+          throw new Error('scripts/build-hook.sh ran but build/oci-gpu-hook is missing');
+        }
+        break;
+      }
+      if (Date.now() > deadline) throw new Error(`timed out waiting for another process building build/oci-gpu-hook (lock ${LOCK})`);
+      await sleep(200);
+    }
+    return HOOK_BIN;
+  })();
+  return binaryReady;
+}
+
+/**
+ * Runs the binary with `input` on stdin from a file, as Go and C runtimes give it (a blocking
+ * descriptor): a Node pipe can be non-blocking and empty when the hook reads it (see the stdin test
+ * in hook-podman.test.ts). Same result shape as podman.ts's run().
+ */
+export function runBinary(bin: string, args: string[], input: string, timeoutMs = 30_000): Promise<RunResult> {
+  const file = path.join(tempDir('stdin'), 'stdin');
+  writeFileSync(file, input);
+  const fd = openSync(file, 'r');
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, { stdio: [fd, 'pipe', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, timeout: timeoutMs });
+    closeSync(fd);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout!.on('data', (d: Buffer) => out.push(d));
+    child.stderr!.on('data', (d: Buffer) => err.push(d));
+    child.on('error', reject);
+    child.on('close', (code, signal) =>
+      resolve({
+        exitCode: code ?? -1,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        timedOut: signal === 'SIGTERM',
+        signal: signal ?? undefined,
+        command: [bin, ...args].join(' ') + ' <stdin-file',
+      }),
+    );
+  });
+}
+
+// ------------------------------------------------------------------------ fixture hosts, manifests
+
+export interface FixtureManifest {
+  /** The built host tree. */
+  root: string;
+  /** The manifest file `oci-gpu scan --root` wrote for it. */
+  file: string;
+  /** Its parsed content. */
+  data: ManifestView;
+}
+
+/** The part of the manifest the tests look at. */
+export interface ManifestView {
+  driver: { version: string } | null;
+  gpus: { index: number; uuid: string; pciBusId: string; minor: number }[];
+  libraryDirs: string[];
+  tools: { ldconfig: string; nsenter: string; sh: string };
+  [key: string]: unknown;
+}
+
+const manifests = new Map<FixtureHostName, Promise<FixtureManifest>>();
+
+/** Builds (or reuses) a fixture host and writes its manifest with the CLI (`oci-gpu scan --root --output`), once per process. */
+export function fixtureManifest(name: FixtureHostName): Promise<FixtureManifest> {
+  let p = manifests.get(name);
+  if (!p) {
+    p = (async () => {
+      const root = buildFixtureHost(name);
+      const file = path.join(tempDir(`manifest-${name}`), 'manifest.json');
+      const r = await run(process.execPath, [path.join(REPO_ROOT, 'bin/oci-gpu'), 'scan', '--root', root, '--output', file], { timeout: 60_000 });
+      if (r.exitCode !== 0 || !existsSync(file)) throw new Error(`oci-gpu scan --root ${root} failed: ${show(r)}`);
+      return { root, file, data: JSON.parse(readFileSync(file, 'utf8')) as ManifestView };
+    })();
+    manifests.set(name, p);
+  }
+  return p;
+}
+
+/** Writes a copy of a manifest with some of it changed (e.g. another driver version); returns its path. */
+export function editedManifest(source: FixtureManifest, edit: (m: ManifestView) => void): string {
+  const data = structuredClone(source.data);
+  edit(data);
+  const file = path.join(tempDir('manifest-edited'), 'manifest.json');
+  writeFileSync(file, JSON.stringify(data));
+  return file;
+}
+
+// ------------------------------------------------------------------------------------- hooks.d
+
+export interface HooksDEntry {
+  version: string;
+  hook: { path: string; args?: string[]; env?: string[]; timeout?: number };
+  when: { always?: boolean; annotations?: Record<string, string>; commands?: string[]; hasBindMounts?: boolean };
+  stages: string[];
+}
+
+/** The repository's hooks.d/*.json entries by file name. */
+export function repoHooksD(): Map<string, HooksDEntry> {
+  const out = new Map<string, HooksDEntry>();
+  for (const f of readdirSync(HOOKS_D).sort()) {
+    if (f.endsWith('.json')) out.set(f, JSON.parse(readFileSync(path.join(HOOKS_D, f), 'utf8')) as HooksDEntry);
+  }
+  return out;
+}
+
+export interface HooksDirOptions {
+  /** The manifest the hook reads (added as --manifest to the entries' args). */
+  manifest: string;
+  /** Which hooks.d files (default: every one but the opt-in oci-gpu-nvidia-env.json). */
+  files?: string[];
+  /** Replace each entry's stages (e.g. ['createRuntime'] for the legacy stage); the stage argument follows. */
+  stage?: 'precreate' | 'createRuntime' | 'prestart';
+  /** Run the binary through a sh wrapper that appends each run to `<dir>/runs.log` and its stderr to `<dir>/stderr.log`. */
+  wrap?: boolean;
+  /** More entries, written as they are (capture hooks). */
+  extra?: Record<string, HooksDEntry>;
+  /** More arguments for the hook (e.g. --debug). */
+  extraArgs?: string[];
+}
+
+export interface HooksDir {
+  dir: string;
+  /** Lines the wrapper logged, one per run (`wrap` only). */
+  runs(): string[];
+  /** What the hook wrote on stderr (`wrap` only). */
+  stderr(): string;
+}
+
+function readOr(file: string, fallback: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return fallback;
+  }
+}
+
+/** A temp hooks dir made from hooks.d/*.json: hook.path is this build's binary, args get --manifest. */
+export async function writeHooksDir(o: HooksDirOptions): Promise<HooksDir> {
+  const bin = await hookBinary();
+  const dir = tempDir('hooks');
+  const hooksDir = path.join(dir, 'hooks.d');
+  mkdirSync(hooksDir);
+  const entries = repoHooksD();
+  const files = o.files ?? [...entries.keys()].filter((f) => f !== 'oci-gpu-nvidia-env.json');
+  let hookPath = bin;
+  if (o.wrap) {
+    hookPath = path.join(dir, 'wrap-hook.sh');
+    writeFileSync(
+      hookPath,
+      `#!/bin/sh\necho "$*" >>'${dir}/runs.log'\nexec '${bin}' "$@" 2>>'${dir}/stderr.log'\n`,
+    );
+    chmodSync(hookPath, 0o755);
+  }
+  for (const f of files) {
+    const entry = entries.get(f);
+    if (!entry) throw new Error(`hooks.d/${f} does not exist`);
+    const e = structuredClone(entry);
+    e.hook.path = hookPath;
+    const args = e.hook.args ?? ['oci-gpu-hook', 'precreate'];
+    if (o.stage) {
+      e.stages = [o.stage];
+      args[1] = o.stage;
+    }
+    e.hook.args = [...args, '--manifest', o.manifest, ...(o.extraArgs ?? [])];
+    writeFileSync(path.join(hooksDir, f), JSON.stringify(e, null, 2));
+  }
+  for (const [name, entry] of Object.entries(o.extra ?? {})) writeFileSync(path.join(hooksDir, name), JSON.stringify(entry, null, 2));
+  return {
+    dir: hooksDir,
+    runs: () => readOr(path.join(dir, 'runs.log'), '').split('\n').filter(Boolean),
+    stderr: () => readOr(path.join(dir, 'stderr.log'), ''),
+  };
+}
+
+export interface Capture {
+  /** A hooks.d entry (stage createRuntime by default) that copies the bundle's config.json and its state. */
+  entry: HooksDEntry;
+  /** The config.json the runtime got, or undefined when the hook did not run. */
+  config(): Record<string, unknown> | undefined;
+  state(): Record<string, unknown> | undefined;
+}
+
+/**
+ * A hooks.d entry that records the config the runtime actually got: a later-stage hook (after
+ * precreate) that copies `<bundle>/config.json` from the state on stdin. Triggers on every
+ * container unless `when` is given.
+ */
+export function captureHook(when: HooksDEntry['when'] = { always: true }, stage = 'createRuntime'): Capture {
+  const dir = tempDir('capture');
+  const script = path.join(dir, 'capture.sh');
+  writeFileSync(
+    script,
+    [
+      '#!/bin/sh',
+      'set -eu',
+      `d='${dir}'`,
+      'cat >"$d/state.json"',
+      // the bundle path is a plain absolute path; the state is one line of JSON
+      `b=$(sed -n 's/.*"bundle"[[:space:]]*:[[:space:]]*"\\([^"]*\\)".*/\\1/p' "$d/state.json")`,
+      'cp "$b/config.json" "$d/config.json"',
+      '',
+    ].join('\n'),
+  );
+  chmodSync(script, 0o755);
+  const read = (f: string) => {
+    const p = path.join(dir, f);
+    return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>) : undefined;
+  };
+  return {
+    entry: { version: '1.0.0', hook: { path: script, args: ['capture.sh'], env: [HOOK_PATH_ENV], timeout: 10 }, when, stages: [stage] },
+    config: () => read('config.json'),
+    state: () => read('state.json'),
+  };
+}
+
+// ---------------------------------------------------------------------------- bare OCI bundles
+
+export interface Bundle {
+  dir: string;
+  config: string;
+  /** The runtime's own state folder (`--root`), so tests never see each other's containers. */
+  stateRoot: string;
+  /** A host folder bind-mounted at /out in the container. */
+  out: string;
+}
+
+export interface BundleOptions {
+  /** process.args */
+  args: string[];
+  annotations?: Record<string, string>;
+  env?: string[];
+  /** root.readonly (runc spec's default is true). */
+  readonly?: boolean;
+  /** Extra top-level hooks, e.g. { createRuntime: [...] }. */
+  hooks?: Record<string, unknown[]>;
+  /** Change the config before it is written. */
+  edit?: (config: Record<string, any>) => void;
+}
+
+/**
+ * A bare bundle: a copy of the test rootfs (8 MB, so mount targets the runtime creates never touch
+ * the shared tree), config.json from `<runtime> spec` with terminal off, the given args/annotations,
+ * and /out bind-mounted from a host temp folder.
+ */
+export async function makeBundle(runtime: Runtime, o: BundleOptions): Promise<Bundle> {
+  const dir = tempDir(`bundle-${runtime}`);
+  cpSync(TEST_ROOTFS, path.join(dir, 'rootfs'), { recursive: true, verbatimSymlinks: true });
+  const spec = await run(RUNTIME_PATHS[runtime], ['spec'], { cwd: dir });
+  if (spec.exitCode !== 0) throw new Error(`${runtime} spec failed: ${show(spec)}`);
+  const file = path.join(dir, 'config.json');
+  const config = JSON.parse(readFileSync(file, 'utf8')) as Record<string, any>;
+  const out = path.join(dir, 'out');
+  mkdirSync(out);
+  config.process.terminal = false;
+  config.process.args = o.args;
+  config.process.env = [...config.process.env, ...(o.env ?? [])];
+  config.root.readonly = o.readonly ?? true;
+  if (o.annotations) config.annotations = o.annotations;
+  if (o.hooks) config.hooks = o.hooks;
+  config.mounts.push({ destination: '/out', type: 'bind', source: out, options: ['rbind', 'rw'] });
+  o.edit?.(config);
+  writeFileSync(file, JSON.stringify(config, null, '\t') + '\n');
+  const stateRoot = path.join(dir, 'state');
+  mkdirSync(stateRoot);
+  return { dir, config: file, stateRoot, out };
+}
+
+// ----------------------------------------------------------------------------------- the probe
+
+/**
+ * What a GPU container runs: each /dev/nvidia* char node with major:minor (hex, as stat prints them)
+ * and what opening it read-write gave (ENXIO = the cgroup allows it, no driver behind it; EPERM =
+ * denied), the container's ld cache, then the fixture's fake nvidia-smi (found through PATH, loads
+ * libnvidia-ml.so.1 through the ld cache).
+ */
+export const PROBE = [
+  'for f in /dev/nvidia*; do',
+  '  [ -c "$f" ] || continue',
+  '  if e=$( { : <>"$f"; } 2>&1 ); then e=ok; fi',
+  `  echo "node $f $(stat -c '%t:%T' "$f") \${e##*: }"`,
+  'done',
+  'echo "--- ldconfig"; ldconfig -p',
+  'echo "--- smi"; nvidia-smi; echo "smi-exit $?"',
+].join('\n');
+
+export interface ProbeResult {
+  /** path -> { dev "major:minor" (decimal), open: "ok" | strerror } */
+  nodes: Map<string, { dev: string; open: string }>;
+  /** sonames in `ldconfig -p` */
+  ldcache: Set<string>;
+  /** `ldconfig -p` lines as printed */
+  ldcacheLines: string[];
+  smi: string;
+  smiExit: number | undefined;
+}
+
+export function parseProbe(stdout: string): ProbeResult {
+  const nodes = new Map<string, { dev: string; open: string }>();
+  const ldcache = new Set<string>();
+  const ldcacheLines: string[] = [];
+  let section = 'nodes';
+  const smi: string[] = [];
+  let smiExit: number | undefined;
+  for (const line of stdout.split('\n')) {
+    if (line === '--- ldconfig') section = 'ld';
+    else if (line === '--- smi') section = 'smi';
+    else if (section === 'nodes') {
+      const m = /^node (\S+) ([0-9a-f]+):([0-9a-f]+) (.*)$/.exec(line);
+      if (m) nodes.set(m[1]!, { dev: `${parseInt(m[2]!, 16)}:${parseInt(m[3]!, 16)}`, open: m[4]! });
+    } else if (section === 'ld') {
+      const m = /^\s+(\S+) \(/.exec(line);
+      if (m) {
+        ldcache.add(m[1]!);
+        ldcacheLines.push(line.trim());
+      }
+    } else {
+      const m = /^smi-exit (\d+)$/.exec(line);
+      if (m) smiExit = Number(m[1]);
+      else smi.push(line);
+    }
+  }
+  return { nodes, ldcache, ldcacheLines, smi: smi.join('\n'), smiExit };
+}
+
+export const ENXIO = 'No such device or address';
+export const EPERM = 'Operation not permitted';
+
+/** "exit N" + the command + stdout/stderr, for assertion messages. */
+export function show(r: RunResult): string {
+  return `exit ${r.exitCode}${r.timedOut ? ' (timed out)' : ''}\n$ ${r.command}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+}
+
+/** Paths of the nvidia nodes in a config's linux.devices. */
+export function configDevices(config: Record<string, any> | undefined): string[] {
+  return ((config?.linux?.devices ?? []) as { path: string }[]).map((d) => d.path).filter((p) => p.startsWith('/dev/nvidia')).sort();
+}
+
+/** Destinations of a config's mounts. */
+export function configMounts(config: Record<string, any> | undefined): string[] {
+  return ((config?.mounts ?? []) as { destination: string }[]).map((m) => m.destination);
+}
