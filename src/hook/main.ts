@@ -39,10 +39,30 @@ export interface HookIo {
 }
 
 const processHookIo: HookIo = {
-  readStdin: () => fs.readFileSync(0),
+  readStdin: () => readAll(0),
   out: (d) => writeAll(1, d),
   err: (t) => writeAll(2, t),
 };
+
+// stdin may be a non-blocking pipe (a module that set it so, or the runtime's own) and the writer
+// may be slow: read until EOF, waiting out EAGAIN instead of failing.
+function readAll(fd: number): Buffer {
+  const chunks: Buffer[] = [];
+  const buf = Buffer.alloc(65536);
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    let n: number;
+    try {
+      n = fs.readSync(fd, buf, 0, buf.length, null);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+      Atomics.wait(pause, 0, 0, 2);
+      continue;
+    }
+    if (n === 0) return Buffer.concat(chunks);
+    chunks.push(Buffer.from(buf.subarray(0, n)));
+  }
+}
 
 // A config can exceed a pipe's buffer: keep writing until all of it is out (EAGAIN on a non-blocking pipe included).
 function writeAll(fd: number, data: string | Buffer): void {

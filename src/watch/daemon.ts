@@ -17,6 +17,8 @@ import { KeepWarm } from './keep-warm.js';
 import { statusPathFor, type WatchStatus } from './status.js';
 
 const RETRY_AFTER_ERROR_MS = 1000;
+/** Names that can belong to the driver in its folders (libraries, binaries, firmware, JSON, nodes). */
+const DRIVER_NAME = /nvidia|cuda|nvcuvid|nvoptix|^gsp.*\.bin$|^card\d+$|^renderD\d+$|^\d+\.\d+/i;
 // However steady the events, a rescan comes this long after the first one (at least 2 s, 10 debounces).
 const maxWaitMs = (debounceMs: number) => Math.max(2000, 10 * debounceMs);
 
@@ -152,6 +154,8 @@ export class WatchDaemon {
       manifest = scanHost(createHostFs(this.config.root));
     } catch (error) {
       this.fail(`scan after ${reason} failed, keeping the last good manifest: ${formatError(error)}`);
+      // Never hold up boot on a host whose first scan fails: the status file and the hook say why.
+      this.markReady();
       clearTimeout(this.debounce);
       this.debounce = setTimeout(() => this.scanNow('retry'), Math.max(this.config.watch.debounceMs, RETRY_AFTER_ERROR_MS));
       return;
@@ -223,11 +227,14 @@ export class WatchDaemon {
     );
     this.watcher?.setFolders(this.folders(manifest));
     this.writeStatus();
-    // Not ready while a watched folder is still being set up: its onReady brings another scan.
-    if (!this.ready && this.watcher?.ready !== false) {
-      this.ready = true;
-      this.onReady();
-    }
+    this.markReady();
+  }
+
+  // Not ready while a watched folder is still being set up: its onReady brings another scan.
+  private markReady(): void {
+    if (this.ready || this.watcher?.ready === false) return;
+    this.ready = true;
+    this.onReady();
   }
 
   // Folders whose changes can change the manifest (real paths).
@@ -245,7 +252,9 @@ export class WatchDaemon {
     const base = path.posix.basename(rel);
     if (dir === '/dev' || dir === '/run' || dir === '/tmp') return base.startsWith('nvidia') || base === 'dri';
     if (dir === '/etc') return base === 'ld.so.cache';
-    return true;
+    // Library and binary folders may be shared system folders with thousands of entries: chokidar
+    // keeps a watch per entry it does not ignore, so only NVIDIA-looking names count.
+    return DRIVER_NAME.test(base);
   }
 
   private startUdev(): void {
