@@ -1,0 +1,217 @@
+// `oci-gpu install` / `oci-gpu uninstall` into --prefix trees (never the real /usr): what lands where,
+// idempotence, --dry-run, the root check, the edited config kept, uninstall leaving nothing else,
+// daemon.json merged and its entry runnable by runc, and Podman using the installed hooks.d entry.
+// Needs root (runc, podman, setpriv to act as another user). The real system install is deb.test.ts.
+import test from 'ava';
+import { chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { ENXIO, fixtureManifest, makeBundle, parseProbe, PROBE, show, tempDir } from '../helpers/hook-env.js';
+import { cli, diffSnapshots, installSourceTree, snapshot } from '../helpers/install-env.js';
+import { podmanRun, podmanUnavailableReason, run } from '../helpers/podman.js';
+
+const isRoot = process.getuid?.() === 0;
+const rootTest = isRoot ? test : test.skip;
+const why = isRoot ? '' : ' [skipped: needs root]';
+const NOBODY = 65534;
+
+test.before('source tree and fixture manifest', async () => {
+  if (!isRoot) return;
+  await Promise.all([installSourceTree(), fixtureManifest('h200')]);
+});
+
+/** An empty --prefix folder (0755, so another user can read what goes in). */
+function prefixDir(name: string): string {
+  const dir = path.join(tempDir(`prefix-${name}`), 'root');
+  mkdirSync(dir, { mode: 0o755 });
+  return dir;
+}
+
+async function install(prefix: string, ...flags: string[]) {
+  return cli(['install', '--prefix', prefix, '--source', await installSourceTree(), ...flags]);
+}
+
+const EXPECTED = [
+  'etc/oci-gpu/config.json5',
+  'usr/bin/oci-gpu',
+  'usr/bin/oci-gpu-runtime',
+  'usr/lib/oci-gpu/oci-gpu.mjs',
+  'usr/lib/systemd/system/oci-gpu-watch.service',
+  'usr/lib/tmpfiles.d/oci-gpu.conf',
+  'usr/lib/udev/rules.d/71-oci-gpu.rules',
+  'usr/libexec/oci-gpu/oci-gpu-hook',
+  'usr/libexec/oci-gpu/oci-gpu-runtime',
+  'usr/share/containers/oci/hooks.d/oci-gpu-cdi.json',
+  'usr/share/containers/oci/hooks.d/oci-gpu.json',
+  'var/lib/oci-gpu/installed.json',
+];
+
+rootTest(`install places every file, a second install changes nothing, the installed CLI and wrapper run${why}`, async (t) => {
+  const prefix = prefixDir('basic');
+  const first = await install(prefix);
+  t.is(first.exitCode, 0, show(first));
+  t.regex(first.stdout, /^install: \d+ changes$/m);
+  t.regex(first.stdout, /^note: --prefix: nothing was started; try the watcher with: .*\/usr\/bin\/oci-gpu watch --config .*\/etc\/oci-gpu\/config\.json5$/m);
+  const files = [...snapshot(prefix)].filter(([, v]) => !v.startsWith('dir')).map(([k]) => k).sort();
+  t.deepEqual(files, EXPECTED);
+  t.is(statSync(path.join(prefix, 'usr/libexec/oci-gpu/oci-gpu-hook')).mode & 0o777, 0o755);
+  t.is(statSync(path.join(prefix, 'usr/bin/oci-gpu')).mode & 0o777, 0o755);
+  t.is(statSync(path.join(prefix, 'etc/oci-gpu/config.json5')).mode & 0o777, 0o644);
+  const hooks = JSON.parse(readFileSync(path.join(prefix, 'usr/share/containers/oci/hooks.d/oci-gpu.json'), 'utf8'));
+  t.is(hooks.hook.path, path.join(prefix, 'usr/libexec/oci-gpu/oci-gpu-hook'));
+  t.regex(readFileSync(path.join(prefix, 'usr/lib/systemd/system/oci-gpu-watch.service'), 'utf8'), new RegExp(`^ExecStart=${prefix}/usr/bin/oci-gpu watch --config ${prefix}/etc/oci-gpu/config.json5$`, 'm'));
+
+  const before = snapshot(prefix);
+  const second = await install(prefix);
+  t.is(second.exitCode, 0, show(second));
+  t.regex(second.stdout, /^install: nothing to change \(11 files already in place\)$/m);
+  t.deepEqual(diffSnapshots(before, snapshot(prefix)), { gone: [], added: [], changed: [] });
+
+  const version = await run(path.join(prefix, 'usr/bin/oci-gpu'), ['--version']);
+  t.is(version.stdout, 'oci-gpu 0.1.0\n', show(version));
+  const wrapper = await run(path.join(prefix, 'usr/bin/oci-gpu-runtime'), ['--help']);
+  t.regex(wrapper.stdout, /^Usage: oci-gpu-runtime /, 'the link runs the binary as the runtime wrapper (argv0)');
+  const hook = await run(path.join(prefix, 'usr/libexec/oci-gpu/oci-gpu-hook'), ['--help']);
+  t.regex(hook.stdout, /^Usage: oci-gpu-hook /);
+});
+
+rootTest(`--dry-run prints every step and changes nothing, for install and uninstall${why}`, async (t) => {
+  const prefix = prefixDir('dry');
+  const dry = await install(prefix, '--dry-run', '--docker', '--nvidia-env');
+  t.is(dry.exitCode, 0, show(dry));
+  t.deepEqual([...snapshot(prefix).keys()], ['.'], 'nothing written');
+  for (const f of [...EXPECTED.filter((f) => !f.endsWith('installed.json') && !f.includes('oci-gpu-runtime')), 'usr/share/containers/oci/hooks.d/oci-gpu-nvidia-env.json', 'etc/docker/daemon.json']) {
+    t.true(dry.stdout.includes(`would write ${prefix}/${f} (new)`), `${f} missing from:\n${dry.stdout}`);
+  }
+  t.regex(dry.stdout, /^would link .*\/usr\/bin\/oci-gpu-runtime -> \.\.\/libexec\/oci-gpu\/oci-gpu-runtime \(new\)$/m);
+  t.regex(dry.stdout, /^install: dry run, nothing changed$/m);
+  t.is((await install(prefix)).exitCode, 0);
+  const before = snapshot(prefix);
+  const undry = await cli(['uninstall', '--prefix', prefix, '--dry-run']);
+  t.is(undry.exitCode, 0, show(undry));
+  t.regex(undry.stdout, /^would remove .*\/usr\/libexec\/oci-gpu\/oci-gpu-hook \(installed\)$/m);
+  t.deepEqual(diffSnapshots(before, snapshot(prefix)), { gone: [], added: [], changed: [] });
+});
+
+rootTest(`uninstall removes exactly what install placed; an edited config stays, and says so${why}`, async (t) => {
+  const prefix = prefixDir('uninstall');
+  // Something of the user's beside ours: must survive, and keep its folder.
+  mkdirSync(path.join(prefix, 'usr/bin'), { recursive: true });
+  writeFileSync(path.join(prefix, 'usr/bin/theirs'), 'x');
+  const before = snapshot(prefix);
+  t.is((await install(prefix, '--nvidia-env')).exitCode, 0);
+  writeFileSync(path.join(prefix, 'etc/oci-gpu/config.json5'), '{ log: { level: "debug" } }\n');
+  const un = await cli(['uninstall', '--prefix', prefix]);
+  t.is(un.exitCode, 0, show(un));
+  t.regex(un.stdout, /^left .*\/etc\/oci-gpu\/config\.json5 \(changed since install: left in place\)$/m);
+  t.deepEqual(diffSnapshots(before, snapshot(prefix)), { gone: [], added: ['etc', 'etc/oci-gpu', 'etc/oci-gpu/config.json5'], changed: [] });
+  const again = await cli(['uninstall', '--prefix', prefix]);
+  t.is(again.exitCode, 0);
+  t.regex(again.stdout, /^nothing to uninstall: no install record at /);
+});
+
+rootTest(`not root: refused in one line, except --dry-run and a writable --prefix${why}`, async (t) => {
+  const source = await installSourceTree();
+  const refused = await cli(['install', '--source', source], { asUser: NOBODY });
+  t.is(refused.exitCode, 1, show(refused));
+  t.is(refused.stderr, 'oci-gpu install: must run as root (or use --dry-run, or --prefix DIR with a writable DIR)\n');
+  const refusedUn = await cli(['uninstall'], { asUser: NOBODY });
+  t.is(refusedUn.exitCode, 1);
+  t.is(refusedUn.stderr.split('\n').length, 2, 'one line');
+  const notWritable = await cli(['install', '--source', source, '--prefix', prefixDir('root-owned')], { asUser: NOBODY });
+  t.is(notWritable.exitCode, 1);
+  t.regex(notWritable.stderr, /^oci-gpu install: --prefix ".*" is not writable by this user: run as root or choose a writable folder\n$/);
+  const dry = await cli(['install', '--source', source, '--dry-run'], { asUser: NOBODY });
+  t.is(dry.exitCode, 0, show(dry));
+  t.regex(dry.stdout, /^would write \/usr\/libexec\/oci-gpu\/oci-gpu-hook /m);
+  const mine = prefixDir('nobody');
+  chownSync(mine, NOBODY, NOBODY);
+  const ok = await cli(['install', '--source', source, '--prefix', mine], { asUser: NOBODY });
+  t.is(ok.exitCode, 0, show(ok));
+  t.is(statSync(path.join(mine, 'usr/libexec/oci-gpu/oci-gpu-hook')).uid, NOBODY);
+});
+
+rootTest(`errors are one line naming what is wrong, with a non-zero exit${why}`, async (t) => {
+  const cases: [string[], RegExp, number][] = [
+    [['install', '--prefix', '/nonexistent/oci-gpu-x'], /^oci-gpu install: --prefix "\/nonexistent\/oci-gpu-x" does not exist: create it first\n$/, 2],
+    [['install', '--bogus'], /^oci-gpu install: unknown option '--bogus' \(see `oci-gpu install --help`\)\n$/, 2],
+    [['install', '--manifest', 'rel.json'], /^oci-gpu install: --manifest "rel\.json" must be an absolute path\n$/, 2],
+    [['install', '--prefix', prefixDir('nosrc'), '--source', tempDir('empty-src')], /^oci-gpu install: ".*\/build\/oci-gpu-hook" is missing: run `npm run build` first\n$/, 1],
+  ];
+  for (const [args, want, code] of cases) {
+    const r = await cli(args);
+    t.is(r.exitCode, code, show(r));
+    t.regex(r.stderr, want);
+  }
+  const help = await cli(['install', '--help']);
+  t.is(help.exitCode, 0);
+  t.regex(help.stdout, /^Usage: oci-gpu install \[--prefix DIR\] \[--dry-run\] \[--nvidia-env\] \[--docker\]/);
+  t.regex((await cli(['uninstall', '--help'])).stdout, /^Usage: oci-gpu uninstall \[--prefix DIR\] \[--dry-run\]/);
+});
+
+const DAEMON_JSON = `{
+    "log-driver": "json-file",
+    "log-opts": { "max-size": "10m" },
+    "runtimes": {
+        "other": { "path": "/usr/local/bin/other-runtime" }
+    }
+}
+`;
+
+rootTest(`--docker: merged into an existing daemon.json (backup once), its entry runs a GPU container with runc, uninstall takes only our entry${why}`, async (t) => {
+  const m = await fixtureManifest('h200');
+  const prefix = prefixDir('docker');
+  const file = path.join(prefix, 'etc/docker/daemon.json');
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, DAEMON_JSON);
+  const r = await install(prefix, '--docker', '--manifest', m.file);
+  t.is(r.exitCode, 0, show(r));
+  t.regex(r.stdout, /^note: Docker: reload it to see runtime "oci-gpu"/m);
+  const merged = JSON.parse(readFileSync(file, 'utf8'));
+  const entry = merged.runtimes['oci-gpu'] as { path: string; runtimeArgs: string[] };
+  t.deepEqual(entry, { path: path.join(prefix, 'usr/bin/oci-gpu-runtime'), runtimeArgs: ['--config', path.join(prefix, 'etc/oci-gpu/config.json5'), '--manifest', m.file] });
+  t.deepEqual(merged.runtimes.other, { path: '/usr/local/bin/other-runtime' });
+  t.deepEqual(merged['log-opts'], { 'max-size': '10m' });
+  t.regex(readFileSync(file, 'utf8'), /^ {4}"log-driver"/m, 'indentation kept');
+  t.is(readFileSync(`${file}.oci-gpu.bak`, 'utf8'), DAEMON_JSON, 'the original, backed up');
+  t.is((await install(prefix, '--docker', '--manifest', m.file)).stdout.split('\n')[0], 'install: nothing to change (12 files already in place)', 'daemon.json counts too');
+
+  // What Docker would run: path + runtimeArgs, then its own global flags and `run --bundle` (runc's default
+  // runtime.path /usr/bin/runc comes from the installed config).
+  const b = await makeBundle('runc', { args: ['sh', '-c', PROBE], annotations: { 'oci-gpu/devices': '0' } });
+  const c = await run(entry.path, [...entry.runtimeArgs, '--root', b.stateRoot, '--log-format', 'json', 'run', '--bundle', b.dir, `oci-gpu-install-${process.pid}`], { cwd: b.dir });
+  t.is(c.exitCode, 0, show(c));
+  const probe = parseProbe(c.stdout);
+  t.is(probe.nodes.get('/dev/nvidia0')?.open, ENXIO, show(c));
+  t.regex(probe.smi, /^GPU 0: \/dev\/nvidia0 open: No such device or address$/m, show(c));
+
+  const un = await cli(['uninstall', '--prefix', prefix]);
+  t.is(un.exitCode, 0, show(un));
+  t.deepEqual(JSON.parse(readFileSync(file, 'utf8')), JSON.parse(DAEMON_JSON), 'only our entry went');
+  t.deepEqual([...snapshot(prefix).keys()].sort(), ['.', 'etc', 'etc/docker', 'etc/docker/daemon.json']);
+});
+
+rootTest(`--docker refuses an unparsable daemon.json in one line naming it, and changes nothing${why}`, async (t) => {
+  const prefix = prefixDir('docker-bad');
+  const file = path.join(prefix, 'etc/docker/daemon.json');
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, '{\n  // comments are not JSON\n  "debug": true\n}\n');
+  const before = snapshot(prefix);
+  const r = await install(prefix, '--docker');
+  t.is(r.exitCode, 1, show(r));
+  t.regex(r.stderr, new RegExp(`^oci-gpu: docker config "${file}": not valid JSON \\(.*\\); daemon\\.json is plain JSON: no comments, no trailing commas\\n$`));
+  t.deepEqual(diffSnapshots(before, snapshot(prefix)), { gone: [], added: [], changed: [] });
+});
+
+rootTest(`Podman runs the installed hooks.d entry (--hooks-dir of the prefix): GPU 0 allowed by the device cgroup${why}`, async (t) => {
+  t.is(podmanUnavailableReason(), undefined);
+  const m = await fixtureManifest('h200');
+  const prefix = prefixDir('podman');
+  t.is((await install(prefix, '--manifest', m.file)).exitCode, 0);
+  for (const runtime of ['crun', 'runc'] as const) {
+    const r = await podmanRun({ runtime, hooksDir: path.join(prefix, 'usr/share/containers/oci/hooks.d'), annotations: { 'oci-gpu/devices': '0' }, args: ['nvidia-smi'] });
+    t.is(r.exitCode, 0, show(r));
+    t.regex(r.stdout, /^GPU 0: \/dev\/nvidia0 open: No such device or address$/m, `${runtime}: ${show(r)}`);
+  }
+  const none = await podmanRun({ runtime: 'crun', hooksDir: path.join(prefix, 'usr/share/containers/oci/hooks.d'), args: ['sh', '-c', 'ls /dev/nvidia0 2>&1 || true'] });
+  t.regex(none.stdout, /No such file/, 'no annotation, no GPU');
+});
