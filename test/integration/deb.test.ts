@@ -1,0 +1,91 @@
+// The .deb on this machine's real /usr, /etc and /run: `npm run package`'s builder makes it from a
+// release-shaped tree, `dpkg -i` installs it, then a GPU container runs through the INSTALLED files
+// only (/usr/bin/oci-gpu scans a fixture host into /run/oci-gpu/manifest.json; Podman finds the
+// installed hooks.d entry in its default /usr/share/containers/oci/hooks.d, which names the
+// installed hook), and `dpkg --purge` must leave every listed folder as it found it. Serial, under
+// the system-install lock; whatever happens, the package is purged at the end. Needs root.
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { buildFixtureHost } from '../../scripts/fixture-host.js';
+import { show, tempDir } from '../helpers/hook-env.js';
+import { installSourceTree, present, withSystemLock } from '../helpers/install-env.js';
+import { REPO_ROOT } from '../helpers/paths.js';
+import { podmanRun, podmanUnavailableReason, run } from '../helpers/podman.js';
+
+const isRoot = process.getuid?.() === 0;
+const why = isRoot ? '' : ' [skipped: needs root]';
+const rootSerial = isRoot ? test.serial : test.serial.skip;
+
+// What the package and its scripts could touch; compared before install and after purge.
+const LISTED = ['/usr', '/etc', '/var/lib/dpkg/info', '/var/lib/oci-gpu', '/run/oci-gpu', '/run/cdi'];
+
+async function listing(): Promise<Set<string>> {
+  const roots = LISTED.filter(present);
+  const r = await run('/usr/bin/find', [...roots, '-xdev', '-printf', '%y %m %p\\n'], { timeout: 120_000 });
+  if (r.exitCode !== 0) throw new Error(`find failed: ${show(r)}`);
+  return new Set(r.stdout.split('\n').filter(Boolean));
+}
+
+async function packageState(): Promise<string> {
+  const r = await run('/usr/bin/dpkg-query', ['-W', '-f=${db:Status-Status}', 'oci-gpu']);
+  return r.exitCode === 0 ? r.stdout.trim() : 'not-installed';
+}
+
+rootSerial(`.deb: dpkg -i, an annotated Podman container gets GPU 0 through the installed files only, dpkg --purge leaves nothing${why}`, async (t) => {
+  t.timeout(10 * 60_000);
+  t.is(podmanUnavailableReason(), undefined);
+  const source = await installSourceTree();
+  const out = tempDir('deb');
+  const built = await run(process.execPath, [path.join(REPO_ROOT, 'dist/scripts/build-deb.js'), '--source', source, '--output', out], { timeout: 300_000 });
+  t.is(built.exitCode, 0, show(built));
+  const deb = path.join(out, 'oci-gpu_0.1.0_amd64.deb');
+  const info = await run('/usr/bin/dpkg-deb', ['--field', deb, 'Package', 'Depends', 'Recommends']);
+  t.is(info.stdout, 'Package: oci-gpu\nDepends: libc6 (>= 2.28), libstdc++6, libgcc-s1\nRecommends: nodejs (>= 20)\n');
+  const host = buildFixtureHost('h200');
+
+  await withSystemLock(async () => {
+    if ((await packageState()) !== 'not-installed' || present('/usr/bin/oci-gpu') || present('/usr/libexec/oci-gpu')) {
+      t.fail('oci-gpu is already installed on this machine (package or `oci-gpu install`): this test will not overwrite it');
+      return;
+    }
+    const before = await listing();
+    try {
+      const inst = await run('/usr/bin/dpkg', ['-i', deb], { timeout: 300_000 });
+      t.is(inst.exitCode, 0, show(inst));
+      t.regex(inst.stdout + inst.stderr, /oci-gpu: systemd is not running: start the watcher with your init system/, 'postinst says how to start the watcher here');
+      const verify = await run('/usr/bin/dpkg', ['-V', 'oci-gpu']);
+      t.deepEqual([verify.exitCode, verify.stdout], [0, ''], `dpkg -V: ${show(verify)}`);
+      t.true(present('/run/oci-gpu') && present('/run/cdi'), 'postinst ran tmpfiles');
+      const entry = JSON.parse(readFileSync('/usr/share/containers/oci/hooks.d/oci-gpu.json', 'utf8'));
+      t.is(entry.hook.path, '/usr/libexec/oci-gpu/oci-gpu-hook');
+
+      const scan = await run('/usr/bin/oci-gpu', ['scan', '--root', host, '--output', '/run/oci-gpu/manifest.json']);
+      t.is(scan.exitCode, 0, show(scan));
+      const status = await run('/usr/bin/oci-gpu', ['status']);
+      t.regex(status.stdout, /^GPU 0: NVIDIA H200 /m, show(status));
+      for (const runtime of ['crun', 'runc'] as const) {
+        // No --hooks-dir: Podman's default folder, where the package put the entry.
+        const r = await podmanRun({ runtime, annotations: { 'oci-gpu/devices': '0' }, args: ['nvidia-smi'] });
+        t.is(r.exitCode, 0, `${runtime}: ${show(r)}`);
+        t.regex(r.stdout, /^GPU 0: \/dev\/nvidia0 open: No such device or address$/m, `${runtime}: ${show(r)}`);
+      }
+
+      // remove keeps the conffile, purge takes it and what the watcher wrote.
+      const rm = await run('/usr/bin/dpkg', ['-r', 'oci-gpu'], { timeout: 120_000 });
+      t.is(rm.exitCode, 0, show(rm));
+      t.true(present('/etc/oci-gpu/config.json5'), 'dpkg -r keeps the config');
+      t.false(present('/usr/libexec/oci-gpu/oci-gpu-hook'));
+      const purge = await run('/usr/bin/dpkg', ['--purge', 'oci-gpu'], { timeout: 120_000 });
+      t.is(purge.exitCode, 0, show(purge));
+    } finally {
+      if ((await packageState()) !== 'not-installed') await run('/usr/bin/dpkg', ['--purge', 'oci-gpu'], { timeout: 120_000 });
+    }
+    const after = await listing();
+    t.deepEqual(
+      { gone: [...before].filter((l) => !after.has(l)), left: [...after].filter((l) => !before.has(l)) },
+      { gone: [], left: [] },
+      'the machine is as it was before dpkg -i',
+    );
+  });
+});
