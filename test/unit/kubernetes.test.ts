@@ -1,0 +1,138 @@
+// packaging/kubernetes/: every object of oci-gpu.yaml validated offline against the Kubernetes API
+// schema (strict: a typo'd field fails), the DaemonSet's design (GPU nodes only, tolerations, not
+// privileged, the mounts the watcher needs, a readiness probe running `oci-gpu status`), its config,
+// the Containerfile it relies on, the CRI-O hooks.d entry, and the image's private node layout.
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { parseConfig } from '../../src/core/config.js';
+import { validateK8sObject } from '../helpers/k8s-schema.js';
+import { REPO_ROOT } from '../helpers/paths.js';
+
+const DIR = path.join(REPO_ROOT, 'packaging/kubernetes');
+type Obj = Record<string, any>;
+
+function documents(): Obj[] {
+  const docs = parseAllDocuments(fs.readFileSync(path.join(DIR, 'oci-gpu.yaml'), 'utf8'));
+  for (const d of docs) if (d.errors.length) throw new Error(`oci-gpu.yaml: ${d.errors[0]!.message}`);
+  return docs.map((d) => d.toJS() as Obj);
+}
+const byKind = (kind: string) => documents().find((d) => d.kind === kind)!;
+const daemonSet = () => byKind('DaemonSet');
+
+test('every object of oci-gpu.yaml is valid against the Kubernetes API schema', async (t) => {
+  const docs = documents();
+  t.deepEqual(docs.map((d) => `${d.apiVersion} ${d.kind}`), ['v1 Namespace', 'v1 ConfigMap', 'apps/v1 DaemonSet']);
+  for (const d of docs) t.deepEqual(await validateK8sObject(d), [], `${d.kind} ${d.metadata?.name}`);
+});
+
+const invalid = test.macro({
+  async exec(t, edit: (ds: Obj) => void, want: string) {
+    const ds = daemonSet();
+    edit(ds);
+    const problems = await validateK8sObject(ds);
+    t.true(problems.includes(want), `expected "${want}" in: ${problems.join('; ')}`);
+  },
+  title: (name = '') => `the schema catches ${name}`,
+});
+
+test('a typo in a pod field', invalid, (ds) => {
+  ds.spec.template.spec.toleration = ds.spec.template.spec.tolerations;
+  delete ds.spec.template.spec.tolerations;
+}, 'spec.template.spec: unknown field "toleration"');
+test('a typo deep in a container', invalid, (ds) => {
+  ds.spec.template.spec.containers[0].securityContext.privilged = false;
+}, 'spec.template.spec.containers[0].securityContext: unknown field "privilged"');
+test('a typo in a volume', invalid, (ds) => {
+  ds.spec.template.spec.volumes[0].hostPath.pth = '/usr';
+}, 'spec.template.spec.volumes[0].hostPath: unknown field "pth"');
+test('a wrong type', invalid, (ds) => {
+  ds.spec.template.spec.terminationGracePeriodSeconds = 'ten';
+}, 'spec.template.spec.terminationGracePeriodSeconds: must be integer');
+test('a missing required field', invalid, (ds) => {
+  delete ds.spec.template.spec.containers[0].name;
+}, 'spec.template.spec.containers[0]: missing required field "name"');
+test('a wrong apiVersion', invalid, (ds) => {
+  ds.apiVersion = 'extensions/v1beta1';
+}, 'apiVersion/kind: "extensions/v1beta1" "DaemonSet" is not one of v1 Namespace, v1 ConfigMap, v1 ServiceAccount, apps/v1 DaemonSet');
+
+test('the DaemonSet: GPU nodes only, tolerates nvidia.com/gpu taints, not privileged, resources, no API token', (t) => {
+  const pod = daemonSet().spec.template.spec;
+  const terms = pod.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms as Obj[];
+  t.deepEqual(terms.map((term) => term.matchExpressions[0].key), ['nvidia.com/gpu.present', 'feature.node.kubernetes.io/pci-10de.present', 'oci-gpu/gpu-node']);
+  t.deepEqual(pod.tolerations.map((x: Obj) => `${x.key} ${x.operator} ${x.effect}`), ['nvidia.com/gpu Exists NoSchedule', 'nvidia.com/gpu Exists NoExecute']);
+  t.false(pod.automountServiceAccountToken);
+  for (const c of [...pod.initContainers, ...pod.containers] as Obj[]) {
+    t.not(c.securityContext.privileged, true, c.name);
+    t.false(c.securityContext.allowPrivilegeEscalation, c.name);
+    t.deepEqual(c.securityContext.capabilities.drop, ['ALL'], c.name);
+    t.truthy(c.resources.requests.cpu && c.resources.limits.memory, c.name);
+  }
+});
+
+test('the watcher mounts what it reads and writes, each from a declared volume at the same path as on the host', (t) => {
+  const pod = daemonSet().spec.template.spec;
+  const volumes = new Map((pod.volumes as Obj[]).map((v) => [v.name, v]));
+  const watch = (pod.containers as Obj[]).find((c) => c.name === 'watch')!;
+  const mounts = new Map((watch.volumeMounts as Obj[]).map((m) => [m.mountPath, m]));
+  for (const [at, readOnly] of [['/usr', true], ['/etc/ld.so.cache', true], ['/dev', undefined], ['/run/oci-gpu', undefined], ['/var/run/cdi', undefined]] as const) {
+    const m = mounts.get(at);
+    t.truthy(m, `${at} is not mounted`);
+    t.is(m?.readOnly, readOnly, at);
+    t.is(volumes.get(m?.name)?.hostPath?.path, at, `${at} comes from the host's ${at}`);
+  }
+  for (const c of [...pod.initContainers, ...pod.containers] as Obj[]) {
+    for (const m of c.volumeMounts as Obj[]) t.true(volumes.has(m.name), `${c.name}: volume ${m.name} is not declared`);
+  }
+  t.deepEqual(watch.args, ['watch', '--config', '/etc/oci-gpu/config.json5']);
+});
+
+test('the config parses, and names the hook where the init container puts it', (t) => {
+  const config = parseConfig(byKind('ConfigMap').data['config.json5'], 'ConfigMap oci-gpu-config');
+  t.is(config.hook.path, '/var/lib/oci-gpu/bin/oci-gpu-hook');
+  t.false(config.watch.udev);
+  const init = daemonSet().spec.template.spec.initContainers[0] as Obj;
+  const hostBin = (daemonSet().spec.template.spec.volumes as Obj[]).find((v) => v.name === init.volumeMounts[0].name)!.hostPath.path;
+  t.is(hostBin, path.dirname(config.hook.path));
+  t.regex(init.command.join(' '), new RegExp(`/host/bin/${path.basename(config.hook.path)}\\b`));
+});
+
+test('the readiness probe runs `oci-gpu status` the way the image\'s entrypoint runs the CLI', (t) => {
+  const containerfile = fs.readFileSync(path.join(DIR, 'Containerfile'), 'utf8');
+  const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(containerfile)![1]!) as string[];
+  const probe = daemonSet().spec.template.spec.containers[0].readinessProbe.exec.command as string[];
+  t.deepEqual(probe.slice(0, entrypoint.length), entrypoint);
+  t.deepEqual(probe.slice(entrypoint.length), ['status', '--config', '/etc/oci-gpu/config.json5']);
+  t.regex(containerfile, /^FROM node:20-bookworm-slim$/m);
+  t.regex(containerfile, /^COPY build\/oci-gpu\.mjs \/opt\/oci-gpu\/lib\/oci-gpu\.mjs$/m);
+  t.regex(containerfile, /^COPY build\/oci-gpu-hook \/opt\/oci-gpu\/bin\/oci-gpu-hook$/m);
+});
+
+test('the image layout: node run through its own loader loads every library from /opt/oci-gpu/lib, none from /usr', (t) => {
+  // The Containerfile's RUN step, on this machine's node, into a temp folder.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oci-gpu-image-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const containerfile = fs.readFileSync(path.join(DIR, 'Containerfile'), 'utf8');
+  const run = /^RUN (set -eu;[\s\S]*?--version)$/m.exec(containerfile)![1]!.replace(/\\\n/g, '\n').replaceAll('/opt/oci-gpu', dir).replaceAll('/usr/local/bin/node', process.execPath);
+  const r = spawnSync('/bin/sh', ['-c', run], { encoding: 'utf8', env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /^v\d+\./);
+  const loaded = spawnSync(`${dir}/lib/ld-linux-x86-64.so.2`, ['--inhibit-cache', '--library-path', `${dir}/lib`, `${dir}/bin/node`, '-e', '0'], { encoding: 'utf8', env: { LD_DEBUG: 'libs' } });
+  t.is(loaded.status, 0, loaded.stderr);
+  const inits = [...loaded.stderr.matchAll(/calling init: (\S+)/g)].map((m) => m[1]!);
+  t.true(inits.length >= 3, loaded.stderr.slice(0, 2000));
+  for (const lib of inits) t.true(lib.startsWith(`${dir}/lib/`), `${lib} is not from the private folder`);
+});
+
+test('the CRI-O hooks.d entry: createRuntime (CRI-O applies OCI stages, not Podman\'s precreate), the hook the DaemonSet installs, annotation-gated', (t) => {
+  const entry = JSON.parse(fs.readFileSync(path.join(DIR, 'crio/oci-gpu-crio.json'), 'utf8')) as Obj;
+  t.is(entry.version, '1.0.0');
+  t.deepEqual(entry.stages, ['createRuntime']);
+  t.deepEqual(entry.hook.args, ['oci-gpu-hook', 'createRuntime']);
+  t.is(entry.hook.path, parseConfig(byKind('ConfigMap').data['config.json5'], 'x').hook.path);
+  t.deepEqual(entry.hook.env, ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'], 'an explicit environment, never the runtime\'s');
+  t.deepEqual(Object.keys(entry.when.annotations), ['^oci-gpu/devices$']);
+});
