@@ -16,6 +16,8 @@ export LD_LIBRARY_PATH=$K/prefix/usr/lib/x86_64-linux-gnu
 CRUN=$K/prefix/usr/bin/crun RUNC=$K/prefix/usr/sbin/runc
 CLEAN="env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
 rm -rf "$W" && mkdir -p "$W"
+# LAB_ROOT: rehearse here on a simulated host (scan/watch --root); on the GPU machine it stays /.
+R=${LAB_ROOT:-/}
 h() { printf '\n## %s\n' "$*"; }
 ms() { echo $(( ($(date +%s%N) - $1) / 1000 )); }   # microseconds since $1 (ns)
 
@@ -24,8 +26,8 @@ xz -dc "$K/node.xz" > "$W/node" && chmod +x "$W/node"
 NODE="$CLEAN $W/node"
 tar -C "$W" -xJf "$C/postject.tar.xz"
 cp "$W/node" "$W/oci-gpu-hook"
-$NODE "$W/postject/dist/cli.js" "$W/oci-gpu-hook" NODE_SEA_BLOB "$C/oci-gpu-hook.blob" \
-  --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 >/dev/null 2>&1
+$NODE -e 'require(process.argv[1]).inject(process.argv[2], "NODE_SEA_BLOB", require("fs").readFileSync(process.argv[3]), { sentinelFuse: "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2" }).then(() => console.log("SEA hook built"), (e) => { console.error(e); process.exit(1); })' \
+  "$W/postject/dist/api.js" "$W/oci-gpu-hook" "$C/oci-gpu-hook.blob" 2>&1 | grep -v "Can't find string offset" 
 ln -sf oci-gpu-hook "$W/oci-gpu-runtime"
 HOOK=$W/oci-gpu-hook RUNTIME=$W/oci-gpu-runtime CLI="$NODE $C/oci-gpu.mjs"
 $CLEAN "$HOOK" --help | head -n 1
@@ -34,9 +36,9 @@ uname -r; nvidia-smi -L; $CRUN --version | head -n 1; $RUNC --version | head -n 
 jedit() { f=$1; shift; $NODE -e 'const fs=require("fs");const f=process.argv[1];const c=JSON.parse(fs.readFileSync(f,"utf8"));(new Function("c",process.argv[2]))(c);fs.writeFileSync(f,JSON.stringify(c,null,1))' "$f" "$*"; }
 
 h "issue 2: oci-gpu scan and cdi generate on /"
-$CLI scan --output "$W/manifest.json"
+$CLI scan --root "$R" --output "$W/manifest.json"
 cp "$W/manifest.json" "$OUT/manifest.json"
-$CLI cdi generate --hook-path "$HOOK" --output "$OUT/cdi.json"
+$CLI cdi generate --root "$R" --hook-path "$HOOK" --output "$OUT/cdi.json"
 echo "CUDA toolkit libraries in the manifest (must be none): $(grep -cE 'libcudart|libcublas|libcufft|libnvrtc' "$W/manifest.json")"
 echo "files of 580.159.04: $(grep -c '"hostPath": ".*\.so\.580\.159\.04"' "$W/manifest.json"); firmware: $(grep -o '"hostPath": "[^"]*gsp[^"]*"' "$W/manifest.json" | sort -u | tr '\n' ' ')"
 M=$W/manifest.json
@@ -114,18 +116,18 @@ for i in $(seq 1 40); do
 done
 
 echo "-- whole oci-gpu scan process on / (10 runs)"
-for i in $(seq 1 10); do t=$(date +%s%N); $CLI scan --json > /dev/null; echo "oci-gpu scan (whole CLI process),$(ms $t)" >> "$OUT/hook-time.csv"; done
+for i in $(seq 1 10); do t=$(date +%s%N); $CLI scan --root "$R" --json > /dev/null; echo "oci-gpu scan (whole CLI process),$(ms $t)" >> "$OUT/hook-time.csv"; done
 
 h "issue 4: oci-gpu watch on / (no udevadm, no systemd), then a node change it can see"
 mkdir -p "$W/w"
-$CLI watch --manifest "$W/w/manifest.json" --cdi "$W/w/cdi.json" --log-level debug > "$W/w/watch.log" 2>&1 &
+$CLI watch --root "$R" --manifest "$W/w/manifest.json" --cdi "$W/w/cdi.json" --log-level debug > "$W/w/watch.log" 2>&1 &
 WPID=$!
 for i in $(seq 1 100); do [ -s "$W/w/manifest.json" ] && break; sleep 0.1; done
 grep -o '"model": "[^"]*"' "$W/w/manifest.json"; grep -c '"uuid"' "$W/w/manifest.json"
-t=$(date +%s%N); mknod -m 400 /dev/nvidia-caps/nvidia-cap99 c 241 99
+t=$(date +%s%N); mknod -m 400 "$R/dev/nvidia-caps/nvidia-cap99" c 241 99
 for i in $(seq 1 100); do grep -q nvidia-cap99 "$W/w/manifest.json" && break; sleep 0.02; done
-echo "fake cap node added -> manifest updated after $(( $(ms $t) / 1000 )) ms: $(grep -c nvidia-cap99 "$W/w/manifest.json") mentions; /dev/char link: $(readlink /dev/char/241:99)"
-t=$(date +%s%N); rm -f /dev/nvidia-caps/nvidia-cap99
+echo "fake cap node added -> manifest updated after $(( $(ms $t) / 1000 )) ms: $(grep -c nvidia-cap99 "$W/w/manifest.json") mentions; /dev/char link: $(readlink "$R/dev/char/241:99")"
+t=$(date +%s%N); rm -f "$R/dev/nvidia-caps/nvidia-cap99"
 for i in $(seq 1 100); do grep -q nvidia-cap99 "$W/w/manifest.json" || break; sleep 0.02; done
 echo "removed -> manifest updated after $(( $(ms $t) / 1000 )) ms: $(grep -c nvidia-cap99 "$W/w/manifest.json") mentions"
 $CLI status --manifest "$W/w/manifest.json"; echo "status exit $?"
@@ -139,13 +141,13 @@ smi() { cp "$W/check/config.smi.json" "$W/check/config.json"; t=$(date +%s%N); (
 echo "variant,us" > "$OUT/keep-warm.csv"
 for i in 1 2 3 4 5; do smi off; done
 printf '{ watch: { keepWarm: true } }\n' > "$W/warm.json5"
-$CLI watch --config "$W/warm.json5" --manifest "$W/w/m2.json" --cdi "$W/w/c2.json" > "$W/w/warm.log" 2>&1 &
+$CLI watch --root "$R" --config "$W/warm.json5" --manifest "$W/w/m2.json" --cdi "$W/w/c2.json" > "$W/w/warm.log" 2>&1 &
 WPID=$!
 for i in $(seq 1 100); do grep -q holding "$W/w/warm.log" && break; sleep 0.1; done
 grep keep-warm "$W/w/warm.log"
 for i in 1 2 3 4 5; do smi on; done
 kill "$WPID"; wait "$WPID" 2>/dev/null
-rm -rf /dev/char   # made by the watchers above; the host had none
+[ "$R" = / ] && rm -rf /dev/char   # made by the watchers above; the GPU host had none
 nvidia-smi -q | grep -i persistence
 cat "$OUT/keep-warm.csv"
 h done
