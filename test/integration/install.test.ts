@@ -1,7 +1,7 @@
 // `oci-gpu install` / `oci-gpu uninstall` into --prefix trees (never the real /usr): what lands where,
 // idempotence, --dry-run, the root check, the edited config kept, uninstall leaving nothing else,
 // daemon.json merged and its entry runnable by runc, and Podman using the installed hooks.d entry.
-// Needs root (runc, podman, setpriv to act as another user). The real system install is deb.test.ts.
+// Needs root (runc, podman, setpriv to act as another user). The real system install is system-install.test.ts.
 import test from 'ava';
 import { chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';

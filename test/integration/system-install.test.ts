@@ -1,16 +1,18 @@
-// The .deb on this machine's real /usr, /etc and /run: `npm run package`'s builder makes it from a
+// oci-gpu on this machine's real /usr, /etc and /run, twice: `oci-gpu install` then `oci-gpu uninstall`
+// (run by the installed CLI), and the .deb. The .deb: `npm run package`'s builder makes it from a
 // release-shaped tree, `dpkg -i` installs it, then a GPU container runs through the INSTALLED files
 // only (/usr/bin/oci-gpu scans a fixture host into /run/oci-gpu/manifest.json; Podman finds the
 // installed hooks.d entry in its default /usr/share/containers/oci/hooks.d, which names the
 // installed hook), and `dpkg --purge` must leave every listed folder as it found it. Serial, under
 // the system-install lock; whatever happens, the package is purged at the end. Needs root.
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { buildFixtureHost } from '../../scripts/fixture-host.js';
 import { show, tempDir } from '../helpers/hook-env.js';
 import { installSourceTree, present, withSystemLock } from '../helpers/install-env.js';
 import { REPO_ROOT } from '../helpers/paths.js';
+import { cli } from '../helpers/install-env.js';
 import { podmanRun, podmanUnavailableReason, run } from '../helpers/podman.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -86,6 +88,52 @@ rootSerial(`.deb: dpkg -i, an annotated Podman container gets GPU 0 through the 
       { gone: [...before].filter((l) => !after.has(l)), left: [...after].filter((l) => !before.has(l)) },
       { gone: [], left: [] },
       'the machine is as it was before dpkg -i',
+    );
+  });
+});
+
+rootSerial(`oci-gpu install on /: a GPU container through the installed files, a second install changes nothing, the installed CLI uninstalls it all${why}`, async (t) => {
+  t.timeout(10 * 60_000);
+  t.is(podmanUnavailableReason(), undefined);
+  const source = await installSourceTree();
+  const host = buildFixtureHost('h200');
+  await withSystemLock(async () => {
+    if ((await packageState()) !== 'not-installed' || present('/usr/bin/oci-gpu') || present('/var/lib/oci-gpu/installed.json')) {
+      t.fail('oci-gpu is already installed on this machine (package or `oci-gpu install`): this test will not overwrite it');
+      return;
+    }
+    const runtimeState = ['/run/oci-gpu', '/run/cdi'].filter((p) => !present(p));
+    const before = await listing();
+    try {
+      const inst = await cli(['install', '--source', source]);
+      t.is(inst.exitCode, 0, show(inst));
+      t.regex(inst.stdout, /^run \/usr\/bin\/systemd-tmpfiles --create \/usr\/lib\/tmpfiles\.d\/oci-gpu\.conf /m);
+      t.regex(inst.stdout, /^note: systemd is not running here \(PID 1 is not systemd\): start the watcher with your init system \(it runs `\/usr\/bin\/oci-gpu watch`\)/m);
+      const again = await cli(['install', '--source', source]);
+      t.regex(again.stdout, /^install: nothing to change \(11 files already in place\)$/m, show(again));
+      const entry = JSON.parse(readFileSync('/usr/share/containers/oci/hooks.d/oci-gpu.json', 'utf8'));
+      t.deepEqual([entry.hook.path, entry.hook.args], ['/usr/libexec/oci-gpu/oci-gpu-hook', ['oci-gpu-hook', 'precreate']]);
+
+      const scan = await run('/usr/bin/oci-gpu', ['scan', '--root', host, '--output', '/run/oci-gpu/manifest.json']);
+      t.is(scan.exitCode, 0, show(scan));
+      const r = await podmanRun({ runtime: 'crun', annotations: { 'oci-gpu/devices': '0' }, args: ['nvidia-smi'] });
+      t.is(r.exitCode, 0, show(r));
+      t.regex(r.stdout, /^GPU 0: \/dev\/nvidia0 open: No such device or address$/m, show(r));
+
+      const un = await run('/usr/bin/oci-gpu', ['uninstall']);
+      t.is(un.exitCode, 0, show(un));
+      t.regex(un.stdout, /^remove \/usr\/libexec\/oci-gpu\/oci-gpu-hook \(installed\)$/m);
+      t.regex(un.stdout, /^note: left as they are: what the watcher wrote/m);
+    } finally {
+      if (present('/var/lib/oci-gpu/installed.json')) await cli(['uninstall']);
+      // What the watcher (here: the scan) and tmpfiles wrote; uninstall leaves it by design.
+      for (const p of runtimeState) rmSync(p, { recursive: true, force: true });
+    }
+    const after = await listing();
+    t.deepEqual(
+      { gone: [...before].filter((l) => !after.has(l)), left: [...after].filter((l) => !before.has(l)) },
+      { gone: [], left: [] },
+      'the machine is as it was before oci-gpu install',
     );
   });
 });
