@@ -5,12 +5,19 @@ import type { HostTools } from '../model/manifest.js';
 export const HOOK_ENV = ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'];
 const HOOK_TIMEOUT_S = 10;
 
-// Reads the runtime state on stdin, takes the container's pid (the only numeric "pid" value in it:
-// container-controlled strings cannot hold a bare number after a quoted key), enters the
-// container's mount namespace and refreshes its ld cache with the host's static ldconfig.
+// Reads the runtime state on stdin with shell builtins only (a sed would cost a process), takes the
+// container's pid: the first "pid" key followed by a colon and digits. Container-controlled strings
+// (annotations, ids) are JSON strings, so they cannot put a bare number after a quoted key. Then it
+// enters the container's mount namespace and refreshes its ld cache with the host's static ldconfig.
 const SCRIPT = [
   'n=$1 l=$2 r=$3; shift 3',
-  'p=$(sed -n \'/"pid"[[:space:]]*:[[:space:]]*[0-9]/{s/.*"pid"[[:space:]]*:[[:space:]]*\\([0-9][0-9]*\\).*/\\1/p;q;}\')',
+  's=; while IFS= read -r x || [ -n "$x" ]; do s="$s$x"; done',
+  'p=; while :; do',
+  '  case $s in *\'"pid"\'*) s=${s#*\'"pid"\'} ;; *) break ;; esac',
+  '  t=${s#"${s%%[!\t :]*}"}',
+  '  case ${s%"$t"} in *:*) p=${t%%[!0-9]*} ;; esac',
+  '  [ -n "$p" ] && break',
+  'done',
   'case $p in ""|0) echo "oci-gpu: no container pid in the runtime state" >&2; exit 1;; esac',
   'exec "$n" --target "$p" --mount -- "$l" -r "$r" "$@"',
 ].join('\n');
