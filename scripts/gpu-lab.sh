@@ -95,13 +95,15 @@ $CLEAN "$HOOK" precreate --manifest "$M" < "$B/config.base.json" > "$B/config.ed
 jedit "$B/config.base.json" "delete c.annotations['oci-gpu/devices']"   # the no-GPU variant asks for nothing
 cp "$B/config.json" "$B/config.annotated.json"
 echo "runtime,variant,us" > "$OUT/start-cost.csv"
+# One variant per function; each round runs all eight in a shuffled order, so no variant always
+# follows the same one (the first measured run showed such an ordering artefact).
+v_nogpu() { cp "$B/config.base.json" "$B/config.json"; t=$(date +%s%N); (cd "$B" && $1 run t$i < /dev/null && $1 delete -f t$i 2>/dev/null); echo "$(basename "$1"),no-gpu,$(ms $t)" >> "$OUT/start-cost.csv"; }
+v_edits() { cp "$B/config.edited.json" "$B/config.json"; t=$(date +%s%N); (cd "$B" && $1 run t$i < /dev/null && $1 delete -f t$i 2>/dev/null); echo "$(basename "$1"),edits-in-config,$(ms $t)" >> "$OUT/start-cost.csv"; }
+v_wrap() { cp "$B/config.annotated.json" "$B/config.json"; t=$(date +%s%N); (cd "$B" && $CLEAN "$RUNTIME" --runtime "$1" --manifest "$M" run t$i < /dev/null && $1 delete -f t$i 2>/dev/null); echo "$(basename "$1"),oci-gpu-runtime,$(ms $t)" >> "$OUT/start-cost.csv"; }
+v_hook() { t=$(date +%s%N); $CLEAN "$HOOK" precreate --manifest "$M" < "$B/config.annotated.json" > "$B/config.json" && (cd "$B" && $1 run t$i < /dev/null && $1 delete -f t$i 2>/dev/null); echo "$(basename "$1"),precreate-hook+run,$(ms $t)" >> "$OUT/start-cost.csv"; }
 for i in $(seq 1 30); do
-  for rt in "$CRUN" "$RUNC"; do
-    r=$(basename "$rt")
-    cp "$B/config.base.json" "$B/config.json"; t=$(date +%s%N); (cd "$B" && $rt run t$i < /dev/null && $rt delete -f t$i 2>/dev/null); echo "$r,no-gpu,$(ms $t)" >> "$OUT/start-cost.csv"
-    cp "$B/config.edited.json" "$B/config.json"; t=$(date +%s%N); (cd "$B" && $rt run t$i < /dev/null && $rt delete -f t$i 2>/dev/null); echo "$r,edits-in-config,$(ms $t)" >> "$OUT/start-cost.csv"
-    cp "$B/config.annotated.json" "$B/config.json"; t=$(date +%s%N); (cd "$B" && $CLEAN "$RUNTIME" --runtime "$rt" --manifest "$M" run t$i < /dev/null && $rt delete -f t$i 2>/dev/null); echo "$r,oci-gpu-runtime,$(ms $t)" >> "$OUT/start-cost.csv"
-    t=$(date +%s%N); $CLEAN "$HOOK" precreate --manifest "$M" < "$B/config.annotated.json" > "$B/config.json" && (cd "$B" && $rt run t$i < /dev/null && $rt delete -f t$i 2>/dev/null); echo "$r,precreate-hook+run,$(ms $t)" >> "$OUT/start-cost.csv"
+  for step in $(shuf -e nogpu:"$CRUN" edits:"$CRUN" wrap:"$CRUN" hook:"$CRUN" nogpu:"$RUNC" edits:"$RUNC" wrap:"$RUNC" hook:"$RUNC"); do
+    "v_${step%%:*}" "${step#*:}"
   done
 done
 echo "rows: $(wc -l < "$OUT/start-cost.csv")"
