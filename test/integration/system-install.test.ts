@@ -6,7 +6,7 @@
 // installed hook), and `dpkg --purge` must leave every listed folder as it found it. Serial, under
 // the system-install lock; whatever happens, the package is purged at the end. Needs root.
 import test from 'ava';
-import { readFileSync, rmSync } from 'node:fs';
+import { lstatSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { buildFixtureHost } from '../../scripts/fixture-host.js';
 import { show, tempDir } from '../helpers/hook-env.js';
@@ -56,6 +56,24 @@ rootSerial(`.deb: dpkg -i, an annotated Podman container gets GPU 0 through the 
       const inst = await run('/usr/bin/dpkg', ['-i', deb], { timeout: 300_000 });
       t.is(inst.exitCode, 0, show(inst));
       t.regex(inst.stdout + inst.stderr, /oci-gpu: systemd is not running: start the watcher with your init system/, 'postinst says how to start the watcher here');
+      // The same layout as `oci-gpu install`, plus the opt-in entry and the docs.
+      const owned = await run('/usr/bin/dpkg', ['-L', 'oci-gpu']);
+      const files = owned.stdout.split('\n').filter((p) => p && present(p) && !lstatSync(p).isDirectory()).sort();
+      t.deepEqual(files, [
+        '/etc/oci-gpu/config.json5',
+        '/usr/bin/oci-gpu',
+        '/usr/bin/oci-gpu-runtime',
+        '/usr/lib/oci-gpu/oci-gpu.mjs',
+        '/usr/lib/systemd/system/oci-gpu-watch.service',
+        '/usr/lib/tmpfiles.d/oci-gpu.conf',
+        '/usr/lib/udev/rules.d/71-oci-gpu.rules',
+        '/usr/libexec/oci-gpu/oci-gpu-hook',
+        '/usr/libexec/oci-gpu/oci-gpu-runtime',
+        '/usr/share/containers/oci/hooks.d/oci-gpu-cdi.json',
+        '/usr/share/containers/oci/hooks.d/oci-gpu.json',
+        '/usr/share/doc/oci-gpu/install.md',
+        '/usr/share/oci-gpu/hooks.d/oci-gpu-nvidia-env.json',
+      ]);
       const verify = await run('/usr/bin/dpkg', ['-V', 'oci-gpu']);
       t.deepEqual([verify.exitCode, verify.stdout], [0, ''], `dpkg -V: ${show(verify)}`);
       t.true(present('/run/oci-gpu') && present('/run/cdi'), 'postinst ran tmpfiles');
