@@ -123,17 +123,16 @@ async function report(command: 'install' | 'uninstall', plan: InstallPlan, dryRu
   let failed = 0;
   if (dryRun) {
     for (const a of plan.actions) io.out(describeAction(a, true) + '\n');
-  } else if (changes.length) {
+  } else {
     // Unchanged files are not worth a line each; files kept or left for a reason are.
+    const worthSaying = plan.actions.filter((a) => !(a.op === 'keep' && a.why === 'unchanged'));
     const say = (line: string) => io.out(line + '\n');
-    failed = await applyPlan(
-      plan.actions.filter((a) => !(a.op === 'keep' && a.why === 'unchanged')),
-      say,
-    );
+    if (changes.length) failed = await applyPlan(worthSaying, say);
+    else for (const a of worthSaying) say(describeAction(a, false));
   }
   const unchanged = plan.actions.filter((a) => a.op === 'keep' && a.why === 'unchanged').length;
   if (!changes.length) io.out(`${command}: nothing to change${command === 'install' ? ` (${unchanged} files already in place)` : ''}\n`);
-  else io.out(`${command}: ${dryRun ? 'dry run, nothing changed' : `${changes.length} change${changes.length === 1 ? '' : 's'}`}${failed ? `, ${failed} commands failed` : ''}\n`);
+  else io.out(`${command}: ${dryRun ? 'dry run, nothing changed' : `${changes.length} change${changes.length === 1 ? '' : 's'}`}${failed ? `, ${failed} command${failed === 1 ? '' : 's'} failed` : ''}\n`);
   for (const note of plan.notes) io.out(`note: ${note}\n`);
   return failed ? 1 : 0;
 }

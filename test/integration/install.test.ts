@@ -100,6 +100,9 @@ rootTest(`uninstall removes exactly what install placed; an edited config stays,
   const before = snapshot(prefix);
   t.is((await install(prefix, '--nvidia-env')).exitCode, 0);
   writeFileSync(path.join(prefix, 'etc/oci-gpu/config.json5'), '{ log: { level: "debug" } }\n');
+  const reinstall = await install(prefix, '--nvidia-env');
+  t.regex(reinstall.stdout, /^kept .*\/etc\/oci-gpu\/config\.json5 \(exists: never overwritten\)\ninstall: nothing to change \(11 files already in place\)$/m, show(reinstall));
+  t.is(readFileSync(path.join(prefix, 'etc/oci-gpu/config.json5'), 'utf8'), '{ log: { level: "debug" } }\n');
   const un = await cli(['uninstall', '--prefix', prefix]);
   t.is(un.exitCode, 0, show(un));
   t.regex(un.stdout, /^left .*\/etc\/oci-gpu\/config\.json5 \(changed since install: left in place\)$/m);
