@@ -68,6 +68,15 @@ rootTest(`install places every file, a second install changes nothing, the insta
 
   const version = await run(path.join(prefix, 'usr/bin/oci-gpu'), ['--version']);
   t.is(version.stdout, 'oci-gpu 0.1.0\n', show(version));
+  // The launcher and Node.js: Debian 12's node 18 (a fake here) or none is one line and exit 1.
+  const node18 = path.join(tempDir('node18'), 'node');
+  writeFileSync(node18, '#!/bin/sh\necho v18.19.0\n', { mode: 0o755 });
+  const old = await run(path.join(prefix, 'usr/bin/oci-gpu'), ['--version'], { env: { OCI_GPU_NODE: node18 } });
+  t.is(old.exitCode, 1);
+  t.is(old.stderr, `oci-gpu: Node.js >= 20 is needed, "${node18}" is v18.19.0: install Node.js 20 or later, or set OCI_GPU_NODE\n`);
+  const none = await run(path.join(prefix, 'usr/bin/oci-gpu'), ['--version'], { env: { OCI_GPU_NODE: '/nonexistent/node' } });
+  t.is(none.exitCode, 1);
+  t.is(none.stderr, 'oci-gpu: Node.js >= 20 is needed and "/nonexistent/node" cannot run: install Node.js 20 or later, or set OCI_GPU_NODE\n');
   const wrapper = await run(path.join(prefix, 'usr/bin/oci-gpu-runtime'), ['--help']);
   t.regex(wrapper.stdout, /^Usage: oci-gpu-runtime /, 'the link runs the binary as the runtime wrapper (argv0)');
   const hook = await run(path.join(prefix, 'usr/libexec/oci-gpu/oci-gpu-hook'), ['--help']);
