@@ -6,7 +6,7 @@
 // installed hook), and `dpkg --purge` must leave every listed folder as it found it. Serial, under
 // the system-install lock; whatever happens, the package is purged at the end. Needs root.
 import test from 'ava';
-import { lstatSync, readFileSync, rmSync } from 'node:fs';
+import { lstatSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { buildFixtureHost } from '../../scripts/fixture-host.js';
 import { show, tempDir } from '../helpers/hook-env.js';
@@ -19,8 +19,22 @@ const isRoot = process.getuid?.() === 0;
 const why = isRoot ? '' : ' [skipped: needs root]';
 const rootSerial = isRoot ? test.serial : test.serial.skip;
 
-// What the package and its scripts could touch; compared before install and after purge.
-const LISTED = ['/usr', '/etc', '/var/lib/dpkg/info', '/var/lib/oci-gpu', '/run/oci-gpu', '/run/cdi'];
+// What the package and its scripts could touch; compared before install and after purge. Not /run/cdi:
+// other tests (cdi-podman) write their own specs there meanwhile; only our spec's absence is checked,
+// and the folder is removed again when it was not there before and is empty (the package leaves it:
+// it is shared with every other CDI producer).
+const LISTED = ['/usr', '/etc', '/var/lib/dpkg/info', '/var/lib/oci-gpu', '/run/oci-gpu'];
+const CDI_DIR = '/run/cdi';
+
+/** Removes /run/cdi when it is empty and was absent before the test (rmdir: never anyone's files). */
+function restoreCdiDir(existedBefore: boolean): void {
+  if (existedBefore) return;
+  try {
+    rmdirSync(CDI_DIR);
+  } catch {
+    // not empty (someone else's spec) or already gone
+  }
+}
 
 async function listing(): Promise<Set<string>> {
   const roots = LISTED.filter(present);
@@ -51,6 +65,7 @@ rootSerial(`.deb: dpkg -i, an annotated Podman container gets GPU 0 through the 
       t.fail('oci-gpu is already installed on this machine (package or `oci-gpu install`): this test will not overwrite it');
       return;
     }
+    const cdiBefore = present(CDI_DIR);
     const before = await listing();
     try {
       const inst = await run('/usr/bin/dpkg', ['-i', deb], { timeout: 300_000 });
@@ -100,6 +115,8 @@ rootSerial(`.deb: dpkg -i, an annotated Podman container gets GPU 0 through the 
       t.is(purge.exitCode, 0, show(purge));
     } finally {
       if ((await packageState()) !== 'not-installed') await run('/usr/bin/dpkg', ['--purge', 'oci-gpu'], { timeout: 120_000 });
+      t.false(present(`${CDI_DIR}/oci-gpu.json`), 'purge removes our CDI spec');
+      restoreCdiDir(cdiBefore);
     }
     const after = await listing();
     t.deepEqual(
@@ -120,7 +137,8 @@ rootSerial(`oci-gpu install on /: a GPU container through the installed files, a
       t.fail('oci-gpu is already installed on this machine (package or `oci-gpu install`): this test will not overwrite it');
       return;
     }
-    const runtimeState = ['/run/oci-gpu', '/run/cdi'].filter((p) => !present(p));
+    const oursBefore = present('/run/oci-gpu');
+    const cdiBefore = present(CDI_DIR);
     const before = await listing();
     try {
       const inst = await cli(['install', '--source', source]);
@@ -144,8 +162,9 @@ rootSerial(`oci-gpu install on /: a GPU container through the installed files, a
       t.regex(un.stdout, /^note: left as they are: what the watcher wrote/m);
     } finally {
       if (present('/var/lib/oci-gpu/installed.json')) await cli(['uninstall']);
-      // What the watcher (here: the scan) and tmpfiles wrote; uninstall leaves it by design.
-      for (const p of runtimeState) rmSync(p, { recursive: true, force: true });
+      // What the scan and tmpfiles wrote; uninstall leaves it by design (its note says so).
+      if (!oursBefore) rmSync('/run/oci-gpu', { recursive: true, force: true });
+      restoreCdiDir(cdiBefore);
     }
     const after = await listing();
     t.deepEqual(
