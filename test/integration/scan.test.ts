@@ -1,0 +1,175 @@
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createHostFs } from '../../src/adapters/host-fs.js';
+import { buildCdiSpec } from '../../src/core/cdi-spec.js';
+import { parseManifest } from '../../src/core/manifest-codec.js';
+import { scanHost } from '../../src/discover/scan.js';
+import type { Manifest } from '../../src/model/manifest.js';
+import { buildFixtureHost, copyFixtureHost } from '../../scripts/fixture-host.js';
+import { REPO_ROOT } from '../helpers/paths.js';
+import { validateCdiSpec } from '../helpers/schema.js';
+
+// Discovery on the simulated hosts, in-process and through the CLI: what it must find, the traps it
+// must not fall into, and how it reports a broken host.
+const root = process.getuid?.() === 0;
+const rootTest = root ? test : test.skip;
+
+function scan(name: 'h200' | 'rhel-2gpu' | 'no-driver'): Manifest {
+  return scanHost(createHostFs(buildFixtureHost(name)));
+}
+
+function cli(args: string[]) {
+  const r = spawnSync(process.execPath, [path.join(REPO_ROOT, 'bin/oci-gpu'), ...args], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin' } });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+const names = (m: Manifest, kind?: string) => m.files.filter((f) => !kind || f.kind === kind).map((f) => f.containerPath);
+
+rootTest('h200 (the real host, file for file): the H200, its nodes, every 580.159.04 library, GSP firmware, no toolkit library', (t) => {
+  const m = scan('h200');
+  t.is(m.driver?.version, '580.159.04');
+  t.is(m.driver?.cudaVersion, '13.0');
+  t.true(m.driver!.source.endsWith('/sys/module/nvidia/version'));
+  t.deepEqual(
+    m.gpus.map(({ index, uuid, pciBusId, model, minor, architecture }) => ({ index, uuid, pciBusId, model, minor, architecture })),
+    [{ index: 0, uuid: 'GPU-8b472ccd-7f02-9c7a-ca0f-35527f14b320', pciBusId: '0000:00:06.0', model: 'NVIDIA H200', minor: 0, architecture: '9.0' }],
+  );
+  t.deepEqual(m.gpus[0]!.edits.deviceNodes!.map((n) => [n.path, n.major, n.minor]), [['/dev/nvidia0', 195, 0]]);
+  t.deepEqual(m.controlNodes.map((n) => [n.path, n.major, n.minor, n.fileMode]), [['/dev/nvidiactl', 195, 255, 0o666]]);
+  t.deepEqual(m.capabilities.compute!.deviceNodes!.map((n) => [n.path, n.major, n.minor]), [['/dev/nvidia-uvm', 238, 0], ['/dev/nvidia-uvm-tools', 238, 1]]);
+  t.deepEqual(m.capNodes.map((n) => [n.path, n.major, n.minor, n.fileMode]), [['/dev/nvidia-caps/nvidia-cap1', 241, 1, 0o400], ['/dev/nvidia-caps/nvidia-cap2', 241, 2, 0o444]]);
+  const libs = names(m, 'library');
+  for (const lib of ['libcuda', 'libnvidia-ml', 'libnvidia-ptxjitcompiler', 'libnvidia-nvvm', 'libGLX_nvidia', 'libnvcuvid', 'libnvoptix']) {
+    t.true(libs.includes(`/usr/local/nvidia/lib64/${lib}.so.580.159.04`), lib);
+  }
+  t.true(libs.every((l) => l.endsWith('.so.580.159.04')), 'only files of the running version');
+  t.false(JSON.stringify(m).includes('570.86.15'), 'the leftover libcuda.so.570.86.15 is never picked');
+  t.false(/libcudart|libcublas|libcufft|libnvrtc|\/stubs\//.test(JSON.stringify(m.files)), 'no CUDA toolkit library');
+  t.deepEqual(names(m, 'firmware'), ['/usr/local/nvidia/firmware/nvidia/580.159.04/gsp_ga10x.bin', '/usr/local/nvidia/firmware/nvidia/580.159.04/gsp_tu10x.bin']);
+  t.deepEqual(names(m, 'binary').sort(), ['nvidia-cuda-mps-control', 'nvidia-cuda-mps-server', 'nvidia-debugdump', 'nvidia-persistenced', 'nvidia-smi'].map((b) => `/usr/bin/${b}`));
+  t.true(m.files.filter((f) => f.kind === 'binary').every((f) => f.hostPath.endsWith(`/usr/local/nvidia/bin/${path.basename(f.containerPath)}`)), 'binaries come from the driver folder');
+  t.deepEqual(names(m, 'icd').sort(), ['/usr/share/glvnd/egl_vendor.d/10_nvidia.json', '/usr/share/vulkan/icd.d/nvidia_icd.json', '/usr/share/vulkan/implicit_layer.d/nvidia_layers.json']);
+  t.deepEqual(m.libraryDirs, ['/usr/local/nvidia/lib64']);
+  t.true(m.tools.ldconfig.endsWith('/sbin/ldconfig.real'), `the ELF ldconfig, not Ubuntu's shell wrapper: ${m.tools.ldconfig}`);
+});
+
+rootTest('h200: a library of the running version on no list is reported as unclassified, not dropped', (t) => {
+  const m = scan('h200');
+  const future = m.files.find((f) => f.containerPath.endsWith('libnvidia-future.so.580.159.04'));
+  t.is(future?.capability, 'unclassified');
+  t.deepEqual(m.capabilities.unclassified?.mounts?.map((x) => x.containerPath), ['/usr/local/nvidia/lib64/libnvidia-future.so.580.159.04']);
+});
+
+rootTest('with --root, host paths are real paths under the root and container paths are the host paths of a real host', (t) => {
+  const dir = buildFixtureHost('h200');
+  const m = scanHost(createHostFs(dir));
+  t.is(m.root, dir);
+  const nodes = [...m.controlNodes, ...m.gpus.flatMap((g) => g.edits.deviceNodes!)];
+  t.true(nodes.every((n) => n.hostPath === path.join(dir, n.path) && n.path.startsWith('/dev/')));
+  t.true(m.files.every((f) => f.hostPath.startsWith(dir + '/') && !f.containerPath.startsWith(dir) && fs.existsSync(f.hostPath)));
+});
+
+rootTest('rhel-2gpu: minors 0 and 3 in bus order, DRI and modeset nodes, /usr/lib64 and 32-bit libraries, sockets, /proc version fallback', (t) => {
+  const m = scan('rhel-2gpu');
+  t.is(m.driver?.version, '550.54.15');
+  t.true(m.driver!.source.endsWith('/proc/driver/nvidia/version'), 'no /sys/module/nvidia/version there');
+  t.deepEqual(m.gpus.map((g) => [g.index, g.pciBusId, g.minor]), [[0, '0000:3b:00.0', 0], [1, '0000:86:00.0', 3]]);
+  t.deepEqual(m.gpus.map((g) => g.edits.deviceNodes!.map((n) => n.path)), [['/dev/nvidia0'], ['/dev/nvidia3']]);
+  t.deepEqual(m.gpus.map((g) => g.driNodes.map((n) => n.path)), [['/dev/dri/card1', '/dev/dri/renderD128'], ['/dev/dri/card2', '/dev/dri/renderD129']]);
+  t.false(JSON.stringify(m).includes('card0'), "the BMC's card0 is not an NVIDIA GPU's");
+  t.deepEqual(m.capabilities.display?.deviceNodes?.map((n) => n.path), ['/dev/nvidia-modeset']);
+  t.deepEqual(m.capabilities.compute?.deviceNodes?.map((n) => [n.path, n.major]), [['/dev/nvidia-uvm', 511], ['/dev/nvidia-uvm-tools', 511]]);
+  t.true(names(m, 'library').includes('/usr/lib64/libcuda.so.550.54.15'));
+  t.is(m.files.find((f) => f.containerPath === '/usr/lib/libcuda.so.550.54.15')?.capability, 'compat32');
+  t.deepEqual(names(m, 'socket').sort(), ['/run/nvidia-fabricmanager/socket', '/run/nvidia-persistenced/socket']);
+  t.deepEqual(names(m, 'ipc-dir'), ['/tmp/nvidia-mps']);
+  t.true(names(m, 'icd').includes('/usr/share/vulkan/icd.d/nvidia_icd.x86_64.json'), 'RPM-style ICD names');
+  t.true(names(m, 'firmware').every((f) => f.startsWith('/usr/lib/firmware/nvidia/550.54.15/')));
+  t.deepEqual(m.libraryDirs, ['/usr/lib', '/usr/lib64']);
+});
+
+rootTest('no-driver: an empty manifest, no warnings about missing NVIDIA files', (t) => {
+  const m = scan('no-driver');
+  t.is(m.driver, null);
+  t.deepEqual([m.gpus, m.files, m.controlNodes, m.libraryDirs], [[], [], [], []]);
+});
+
+rootTest('CDI specs of every fixture host are valid, by index and UUID plus "all", at the lowest version', (t) => {
+  for (const name of ['h200', 'rhel-2gpu', 'no-driver'] as const) {
+    const spec = buildCdiSpec(scan(name), { hookPath: '/usr/libexec/oci-gpu/oci-gpu-hook' });
+    t.deepEqual(validateCdiSpec(spec), [], name);
+    if (name === 'no-driver') t.deepEqual([spec.devices, spec.cdiVersion], [[], '0.3.0']);
+    else t.is(spec.cdiVersion, '0.5.0', 'device names start with a digit and nodes carry hostPath');
+  }
+});
+
+rootTest('oci-gpu scan: a readable summary on a terminal, JSON otherwise, --output written atomically and parseable', (t) => {
+  const dir = buildFixtureHost('h200');
+  const json = cli(['scan', '--root', dir]);
+  t.is(json.code, 0, json.err);
+  t.is(parseManifest(json.out, 'stdout').gpus.length, 1);
+  const out = path.join(fs.mkdtempSync('/tmp/oci-gpu-scan-'), 'm.json');
+  const written = cli(['scan', '--root', dir, '--output', out]);
+  t.is(written.code, 0, written.err);
+  t.regex(written.err, /^driver 580\.159\.04 \(CUDA 13\.0\)/m);
+  t.regex(written.err, /^GPU 0 {2}NVIDIA H200 {2}GPU-8b472ccd/m);
+  t.is(parseManifest(fs.readFileSync(out, 'utf8'), out).driver?.version, '580.159.04');
+  t.deepEqual(fs.readdirSync(path.dirname(out)), ['m.json'], 'no temp file left');
+});
+
+rootTest('oci-gpu scan on a host without a driver: empty manifest, one clear line, exit 0', (t) => {
+  const r = cli(['scan', '--root', buildFixtureHost('no-driver'), '--json']);
+  t.is(r.code, 0);
+  t.is(parseManifest(r.out, 'stdout').driver, null);
+  t.regex(r.err, /^oci-gpu: no NVIDIA driver is loaded under .*: the manifest is empty\n$/);
+});
+
+rootTest('a missing or unreadable file is a one-line warning naming it, and discovery goes on', (t) => {
+  const dir = copyFixtureHost('h200');
+  try {
+    // The uvm module is loaded (/proc/devices lists it) but its nodes are gone.
+    fs.rmSync(path.join(dir, 'dev/nvidia-uvm'));
+    fs.rmSync(path.join(dir, 'dev/nvidia-uvm-tools'));
+    fs.mkdirSync(path.join(dir, 'proc/driver/nvidia/gpus/0000:00:09.0'));
+    fs.writeFileSync(path.join(dir, 'proc/driver/nvidia/gpus/0000:00:09.0/information'), 'Model: broken\n');
+    let m = scanHost(createHostFs(dir));
+    t.is(m.gpus.length, 1, 'the good GPU is still there');
+    t.true(m.files.length > 30, 'files are still found');
+    t.true(m.warnings.some((w) => w === `missing device node "${path.join(dir, 'dev/nvidia-uvm')}"`), m.warnings.join('\n'));
+    t.true(m.warnings.some((w) => w.includes('0000:00:09.0/information') && w.includes('GPU UUID: missing')), m.warnings.join('\n'));
+    const r = cli(['scan', '--root', dir, '--output', path.join(dir, 'm.json')]);
+    t.is(r.code, 0);
+    t.regex(r.err, /^warning: missing device node ".*\/dev\/nvidia-uvm"$/m);
+
+    // /proc/devices unreadable: majors are not cross-checked, the rest goes on.
+    fs.rmSync(path.join(dir, 'proc/devices'));
+    fs.mkdirSync(path.join(dir, 'proc/devices'));
+    m = scanHost(createHostFs(dir));
+    t.is(m.gpus.length, 1);
+    t.deepEqual(m.controlNodes.map((n) => n.path), ['/dev/nvidiactl']);
+    t.true(m.warnings.some((w) => w === `cannot read "${path.join(dir, 'proc/devices')}": EISDIR; majors not cross-checked`), m.warnings.join('\n'));
+    t.true(m.warnings.every((w) => !w.includes('\n')), 'one line each');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+rootTest('a corrupt ld.so.cache is a clear error naming it, exit 1, no stack trace', (t) => {
+  const dir = copyFixtureHost('h200');
+  try {
+    const cache = path.join(dir, 'etc/ld.so.cache');
+    fs.writeFileSync(cache, fs.readFileSync(cache).subarray(0, 100));
+    const r = cli(['scan', '--root', dir, '--json']);
+    t.is(r.code, 1);
+    t.is(r.out, '');
+    t.is(r.err.trim().split('\n').length, 1, r.err);
+    t.true(r.err.startsWith(`oci-gpu: ld.so cache "${cache}":`), r.err);
+    t.false(r.err.includes('    at '), 'no stack trace');
+    const debug = cli(['scan', '--root', dir, '--json', '--debug']);
+    t.true(debug.err.includes('    at '), 'the stack with --debug');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
