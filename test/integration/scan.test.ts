@@ -173,3 +173,12 @@ rootTest('a corrupt ld.so.cache is a clear error naming it, exit 1, no stack tra
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+rootTest('a reader that closes the pipe early (`oci-gpu scan | head`) gets no error and exit 0', (t) => {
+  const dir = buildFixtureHost('h200');
+  const r = spawnSync('/bin/sh', ['-c', `"${process.execPath}" "${path.join(REPO_ROOT, 'bin/oci-gpu')}" scan --root "${dir}" --json | head -c 1 >/dev/null`], { encoding: 'utf8' });
+  t.is(r.stderr, '', 'no EPIPE stack');
+  const direct = spawnSync('/bin/bash', ['-c', `set -o pipefail; "${process.execPath}" "${path.join(REPO_ROOT, 'bin/oci-gpu')}" cdi generate --root "${dir}" | (exec 0<&-; sleep 0.2)`], { encoding: 'utf8' });
+  t.is(direct.status, 0, direct.stderr);
+  t.is(direct.stderr, '');
+});
