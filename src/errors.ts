@@ -52,9 +52,18 @@ export class ExecError extends OciGpuError {
 /** One line for the user: the message of a known error, or "internal error: ..." with the stack under --debug. */
 export function formatError(error: unknown, debug = false): string {
   if (debug && error instanceof Error && error.stack) return error.stack;
-  if (error instanceof OciGpuError) return error.message;
+  if (error instanceof OciGpuError) return oneLine(error.message);
   const message = error instanceof Error ? error.message : String(error);
-  return `internal error: ${message.split('\n')[0]} (run with --debug for details)`;
+  return `internal error: ${oneLine(message.split('\n')[0]!)} (run with --debug for details)`;
+}
+
+// Messages quote values from files and containers (JSON.parse even quotes the text it failed on):
+// control characters are escaped so that one error stays one line, and no escape sequence reaches a terminal.
+function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000a-\u001f\u007f]/g, (c) =>
+    c === '\n' ? '\\n' : c === '\r' ? '\\r' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
 }
 
 /** Exit status for an error: the class's own, 1 for anything unexpected. */
