@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { prepareMountTarget } from '../adapters/rootfs.js';
+import { openTargetInRoot, type RootfsTarget } from '../adapters/rootfs.js';
 import { devicesAllowLines, rulesAllow } from '../core/device-rules.js';
+import { asOciConfig, requestInputs } from '../core/oci-config.js';
 import { planEdits } from '../core/plan-edits.js';
 import { parseRequest } from '../core/request.js';
-import { resolveInRoot } from '../core/resolve-in-root.js';
 import { ExecError, FileError, RequestError } from '../errors.js';
 import type { Config } from '../model/config.js';
 import type { ContainerEdits, DeviceNode } from '../model/edits.js';
@@ -13,12 +13,14 @@ import { rootfsOf } from './ldcache.js';
 import { readManifestForHook } from './manifest.js';
 
 // Runs inside the container's mount namespace (before pivot_root, so host paths still resolve):
-// creates device nodes, bind-mounts driver files read-only, then refreshes the ld cache.
+// creates device nodes, bind-mounts driver files read-only, then refreshes the ld cache. Targets
+// are /proc/self/fd/N/<name>: N is the folder the hook opened without following links (fd 3 on),
+// so a folder swapped for a symlink meanwhile cannot move them; mount must not canonicalize them.
 const SCRIPT = `set -e
 while [ $# -gt 0 ]; do
   case $1 in
     node) [ -c "$2" ] || mknod -m "$5" "$2" c "$3" "$4"; shift 5;;
-    bind) mount --bind -o "$4" "$2" "$3"; shift 4;;
+    bind) mount --no-canonicalize --bind -o "$4" "$2" "$3"; shift 4;;
     ldconfig) l=$2 r=$3; shift 3; exec "$l" -r "$r" "$@";;
     *) echo "oci-gpu: bad step $1" >&2; exit 1;;
   esac
@@ -32,9 +34,11 @@ done`;
  * config already carries the edits (precreate, oci-gpu-runtime or CDI got there first).
  */
 export async function legacyInject(state: OciState, config: Config, stage: LegacyStage = stageFromArgv()): Promise<void> {
-  const bundleConfig = readBundleConfig(state.bundle);
-  const request = parseRequest({ ...bundleConfig.annotations, ...state.annotations }, bundleConfig.process?.env ?? [], config.cdi.kind);
+  const { file, value } = readBundleConfig(state.bundle);
+  const { annotations, env } = requestInputs(value, `bundle config "${file}"`);
+  const request = parseRequest({ ...annotations, ...state.annotations }, env, config.cdi.kind);
   if (!request) return;
+  const bundleConfig = asOciConfig(value, `bundle config "${file}"`);
   const manifest = await readManifestForHook(config);
   const { edits } = planEdits(manifest, request);
   if (alreadyApplied(bundleConfig, edits)) return;
@@ -51,35 +55,49 @@ export async function legacyInject(state: OciState, config: Config, stage: Legac
   // namespace, where the runtime has already mounted /dev, /run, /tmp (tmpfs under podman
   // --read-only)... A target made in the host's view of the rootfs would be hidden under them.
   const rootfs = rootfsOf(state.bundle);
-  const nsView = `/proc/${pid}/root`;
-  const viewRootfs = nsView + rootfs;
-  const inNs = (p: string) => p.slice(nsView.length);
-  const steps: string[] = [];
-  for (const n of edits.deviceNodes) {
-    const at = path.join(rootfs, resolveInRoot(n.path, (p) => readlinkOrNull(path.join(viewRootfs, p))));
-    steps.push('node', at, String(n.major), String(n.minor), (n.fileMode ?? 0o666).toString(8));
-  }
-  for (const m of edits.mounts) {
-    const isDir = fs.statSync(m.hostPath).isDirectory();
-    const target = inNs(prepareMountTarget(viewRootfs, m.containerPath, isDir ? 'dir' : 'file'));
-    steps.push('bind', m.hostPath, target, (m.options ?? []).filter((o) => o !== 'bind' && o !== 'rbind').join(',') || 'ro');
-  }
-  const mounted = new Set(edits.mounts.map((m) => path.posix.dirname(m.containerPath)));
-  const dirs = manifest.libraryDirs.filter((d) => mounted.has(d));
-  if (dirs.length && manifest.tools.ldconfig) steps.push('ldconfig', manifest.tools.ldconfig, rootfs, ...dirs);
+  const viewRootfs = `/proc/${pid}/root${rootfs}`;
   if (!manifest.tools.nsenter || !manifest.tools.sh) throw new FileError('nsenter', 'the manifest names no nsenter or sh on this host: cannot enter the container');
-  // Imported here, not at the top: execa's import makes fd 0 non-blocking (it creates process.stdin),
-  // and the state on stdin is read after this module loads; a runtime that writes it late got EAGAIN.
-  const { runCommand } = await import('../adapters/exec.js');
+  // Each target's folder is held open and handed to the script (fd 3 on), which names the target
+  // through it: nothing is looked up by path in the rootfs again after it was checked.
+  const folders: number[] = [];
+  const slots = new Map<string, number>();
+  const inNs = (t: RootfsTarget) => {
+    const st = fs.fstatSync(t.dirFd);
+    const key = `${st.dev}:${st.ino}`;
+    let slot = slots.get(key);
+    if (slot === undefined) {
+      slot = 3 + folders.push(t.dirFd) - 1;
+      slots.set(key, slot);
+    } else fs.closeSync(t.dirFd);
+    return `/proc/self/fd/${slot}/${t.name}`;
+  };
   try {
+    const steps: string[] = [];
+    for (const n of edits.deviceNodes) {
+      steps.push('node', inNs(openTargetInRoot(viewRootfs, n.path, 'node')), String(n.major), String(n.minor), (n.fileMode ?? 0o666).toString(8));
+    }
+    for (const m of edits.mounts) {
+      const isDir = fs.statSync(m.hostPath).isDirectory();
+      const target = inNs(openTargetInRoot(viewRootfs, m.containerPath, isDir ? 'dir' : 'file'));
+      steps.push('bind', m.hostPath, target, (m.options ?? []).filter((o) => o !== 'bind' && o !== 'rbind').join(',') || 'ro');
+    }
+    const mounted = new Set(edits.mounts.map((m) => path.posix.dirname(m.containerPath)));
+    const dirs = manifest.libraryDirs.filter((d) => mounted.has(d));
+    if (dirs.length && manifest.tools.ldconfig) steps.push('ldconfig', manifest.tools.ldconfig, rootfs, ...dirs);
+    // Imported here, not at the top: execa's import makes fd 0 non-blocking (it creates process.stdin),
+    // and the state on stdin is read after this module loads; a runtime that writes it late got EAGAIN.
+    const { runCommand } = await import('../adapters/exec.js');
     await runCommand(manifest.tools.nsenter, ['--target', String(pid), '--mount', '--', manifest.tools.sh, '-c', SCRIPT, 'oci-gpu-legacy', ...steps], {
       timeoutMs: 20_000,
+      fds: folders,
     });
   } catch (error) {
     if (!(error instanceof ExecError)) throw error;
     // runCommand's message quotes the whole multi-line script: say what failed in one line instead.
     const detail = error.stderr.split('\n').map((l) => l.trim()).filter(Boolean).join(' | ') || `exit status ${error.exitStatus ?? 'unknown'}`;
     throw new ExecError(error.command, error.exitStatus, error.stderr, `${stage}: setting up the GPU files in container pid ${pid} failed: ${detail}`, { cause: error });
+  } finally {
+    for (const fd of folders) fs.closeSync(fd);
   }
 }
 
@@ -115,10 +133,10 @@ export function refuseUnlessAllowed(rules: OciDeviceCgroup[], nodes: DeviceNode[
   );
 }
 
-function readBundleConfig(bundle: string): OciConfig {
+function readBundleConfig(bundle: string): { file: string; value: unknown } {
   const file = path.join(bundle, 'config.json');
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as OciConfig;
+    return { file, value: JSON.parse(fs.readFileSync(file, 'utf8')) as unknown };
   } catch (error) {
     throw new FileError(file, `cannot read bundle config "${file}": ${(error as Error).message}`, { cause: error });
   }
@@ -138,12 +156,4 @@ function devicesMountPoint(): string {
     if (fstype === 'cgroup' && superOptions?.split(',').includes('devices')) return pre.split(' ')[4]!;
   }
   return '/sys/fs/cgroup/devices';
-}
-
-function readlinkOrNull(p: string): string | null {
-  try {
-    return fs.readlinkSync(p);
-  } catch {
-    return null;
-  }
 }

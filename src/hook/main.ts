@@ -2,11 +2,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../adapters/config-file.js';
 import { isObject } from '../core/check.js';
+import { asOciConfig, requestInputs } from '../core/oci-config.js';
 import { editConfigForRequest } from '../core/plan-config.js';
 import { parseRequest } from '../core/request.js';
 import { errorLine, exitCodeOf, ParseError, UsageError } from '../errors.js';
 import type { Config } from '../model/config.js';
-import type { OciConfig, OciState } from '../model/oci.js';
+import type { OciState } from '../model/oci.js';
 import { readManifestForHook } from './manifest.js';
 
 export const HOOK_HELP = `Usage: oci-gpu-hook <stage> [--manifest FILE] [--config FILE] [--debug]
@@ -148,19 +149,24 @@ function parseHookArgs(argv: string[]): { stage: 'help' | 'precreate' | 'createR
  * container asks for no GPU.
  */
 export async function precreate(input: Buffer, config: Config): Promise<Buffer | string> {
-  const oci = parseJson(input, 'the config.json on stdin') as OciConfig;
-  if (!isObject(oci) || typeof oci.ociVersion !== 'string') throw new ParseError('the config.json on stdin', ['ociVersion: must be a string']);
-  const request = parseRequest(oci.annotations ?? {}, oci.process?.env ?? [], config.cdi.kind);
+  const value = parseJson(input, STDIN_CONFIG);
+  if (!isObject(value) || typeof value.ociVersion !== 'string') throw new ParseError(STDIN_CONFIG, ['ociVersion: must be a string']);
+  const { annotations, env } = requestInputs(value, STDIN_CONFIG);
+  const request = parseRequest(annotations, env, config.cdi.kind);
   if (!request) return input;
+  // Only a config we are about to edit must have the shape we edit.
+  const oci = asOciConfig(value, STDIN_CONFIG);
   const rootfs = oci.root?.path;
   if (!rootfs || !path.isAbsolute(rootfs)) {
-    throw new ParseError('the config.json on stdin', [`root.path: must be an absolute path in precreate (got ${JSON.stringify(rootfs ?? null)})`]);
+    throw new ParseError(STDIN_CONFIG, [`root.path: must be an absolute path in precreate (got ${JSON.stringify(rootfs ?? null)})`]);
   }
   const manifest = await readManifestForHook(config);
   return JSON.stringify(editConfigForRequest(oci, manifest, request, rootfs));
 }
 
-/** Parses the runtime state on stdin; throws ParseError when it lacks a pid or bundle. */
+const STDIN_CONFIG = 'the config.json on stdin';
+
+/** Parses the runtime state on stdin; throws ParseError when it lacks a pid or bundle, or its annotations are not strings. */
 export function parseState(input: Buffer): OciState {
   const state = parseJson(input, 'the runtime state on stdin');
   const problems: string[] = [];
@@ -168,6 +174,11 @@ export function parseState(input: Buffer): OciState {
   else {
     if (!Number.isInteger(state.pid) || (state.pid as number) <= 0) problems.push('pid: must be a positive integer');
     if (typeof state.bundle !== 'string' || !path.isAbsolute(state.bundle)) problems.push('bundle: must be an absolute path');
+    // The legacy stage merges these into the bundle's annotations to find the request.
+    if (state.annotations !== undefined && state.annotations !== null) {
+      if (!isObject(state.annotations)) problems.push('annotations: must be an object');
+      else for (const [k, v] of Object.entries(state.annotations)) if (typeof v !== 'string') problems.push(`annotations[${JSON.stringify(k)}]: must be a string`);
+    }
   }
   if (problems.length) throw new ParseError('the runtime state on stdin', problems);
   return state as unknown as OciState;

@@ -4,10 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { writeFileAtomic } from '../adapters/atomic-write.js';
 import { loadConfig } from '../adapters/config-file.js';
+import { asOciConfig, requestInputs } from '../core/oci-config.js';
 import { editConfigForRequest } from '../core/plan-config.js';
 import { parseRequest } from '../core/request.js';
 import { errorLine, exitCodeOf, ParseError, UsageError } from '../errors.js';
-import type { OciConfig } from '../model/oci.js';
 import { readManifestForHook } from '../hook/manifest.js';
 
 export const RUNTIME_HELP = `Usage: oci-gpu-runtime [--runtime PATH] [--manifest FILE] [--config FILE] <runc arguments>
@@ -64,15 +64,17 @@ export function findCommand(args: string[], cwd: string): { command: string | un
 export async function editBundle(bundle: string, options: { manifest?: string; config?: string }): Promise<boolean> {
   const file = path.join(bundle, 'config.json');
   const text = fs.readFileSync(file, 'utf8');
-  let oci: OciConfig;
+  let value: unknown;
   try {
-    oci = JSON.parse(text) as OciConfig;
+    value = JSON.parse(text);
   } catch (error) {
     throw new ParseError(`bundle config "${file}"`, [(error as Error).message], { cause: error });
   }
   const config = loadConfig(options);
-  const request = parseRequest(oci.annotations ?? {}, oci.process?.env ?? [], config.cdi.kind);
+  const { annotations, env } = requestInputs(value, `bundle config "${file}"`);
+  const request = parseRequest(annotations, env, config.cdi.kind);
   if (!request) return false;
+  const oci = asOciConfig(value, `bundle config "${file}"`);
   const rootfs = path.resolve(bundle, oci.root?.path ?? 'rootfs');
   const edited = editConfigForRequest(oci, await readManifestForHook(config), request, rootfs);
   writeFileAtomic(file, JSON.stringify(edited), fs.statSync(file).mode & 0o777);
