@@ -27,7 +27,8 @@ export function parseManifest(text: string, source: string): Manifest {
   if (!isObject(value)) throw new ManifestError(`manifest "${source}" is not a JSON object`);
   if (value.schema !== MANIFEST_SCHEMA) {
     const schema = typeof value.schema === 'string' ? value.schema : JSON.stringify(value.schema);
-    const newer = /^oci-gpu\.manifest\/v(\d+)$/.exec(String(value.schema ?? ''));
+    // Not String(): an object whose toString is not a function throws there.
+    const newer = /^oci-gpu\.manifest\/v(\d+)$/.exec(typeof value.schema === 'string' ? value.schema : '');
     throw new ManifestError(
       newer && Number(newer[1]) > 1
         ? `manifest "${source}" has schema ${schema}, newer than this oci-gpu reads (${MANIFEST_SCHEMA}): upgrade oci-gpu-hook`
@@ -99,10 +100,25 @@ function checkNode(n: unknown, at: string): Problems {
     ...expect(node.path, 'string', `${at}.path`),
     ...(node.path?.startsWith?.('/dev/') && !node.path.split('/').includes('..') ? [] : [`${at}.path: must be under /dev/`]),
     ...optional(node.hostPath, (v) => expect(v, 'string', `${at}.hostPath`)),
-    ...expect(node.major, 'integer', `${at}.major`),
-    ...expect(node.minor, 'integer', `${at}.minor`),
-    ...optional(node.fileMode, (v) => expect(v, 'integer', `${at}.fileMode`)),
+    // The kernel's limits (12-bit major, 20-bit minor): a runtime cannot make any other node.
+    ...inRange(node.major, 0, 4095, `${at}.major`),
+    ...inRange(node.minor, 0, 1048575, `${at}.minor`),
+    ...optional(node.type, (v) => (['c', 'b', 'u', 'p'].includes(v as string) ? [] : [`${at}.type: must be "c", "b", "u" or "p"`])),
+    // What the config gets as fileMode, uid, gid and access: out-of-range values would make it invalid.
+    ...optional(node.fileMode, (v) => inRange(v, 0, 0o777, `${at}.fileMode`)),
+    ...optional(node.uid, (v) => uint32(v, `${at}.uid`)),
+    ...optional(node.gid, (v) => uint32(v, `${at}.gid`)),
+    ...optional(node.permissions, (v) => (typeof v === 'string' && /^[rwm]{1,3}$/.test(v) ? [] : [`${at}.permissions: must be letters of "rwm"`])),
   ];
+}
+
+function uint32(v: unknown, at: string): Problems {
+  return inRange(v, 0, 0xffffffff, at);
+}
+
+function inRange(v: unknown, min: number, max: number, at: string): Problems {
+  if (!Number.isInteger(v)) return [`${at}: must be an integer`];
+  return (v as number) >= min && (v as number) <= max ? [] : [`${at}: must be from ${min} to ${max}`];
 }
 
 function checkMount(m: unknown, at: string): Problems {
@@ -115,6 +131,7 @@ function checkMount(m: unknown, at: string): Problems {
       ? []
       : [`${at}.containerPath: must be an absolute path without ".."`]),
     ...optional(mount.options, (v) => expectStrings(v, `${at}.options`)),
+    ...optional(mount.type, (v) => expect(v, 'string', `${at}.type`)),
   ];
 }
 
@@ -129,6 +146,6 @@ function checkHook(h: unknown, at: string): Problems {
     ...(typeof hook.path === 'string' && hook.path.startsWith('/') ? [] : [`${at}.path: must be an absolute path`]),
     ...optional(hook.args, (v) => expectStrings(v, `${at}.args`)),
     ...optional(hook.env, (v) => expectStrings(v, `${at}.env`)),
-    ...optional(hook.timeout, (v) => expect(v, 'integer', `${at}.timeout`)),
+    ...optional(hook.timeout, (v) => (Number.isInteger(v) && (v as number) >= 1 ? [] : [`${at}.timeout: must be a positive integer`])),
   ];
 }
