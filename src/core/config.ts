@@ -53,6 +53,13 @@ export function defaultConfig(): Config {
  * take their defaults. Throws ParseError naming `source`.
  */
 export function parseConfig(text: string, source: string): Config {
+  // json5 prints a console warning for these inside a string: stray output from a hook whose
+  // stderr must stay empty on success. Refused instead; `\u2028` escapes still work.
+  const separator = /[\u2028\u2029]/.exec(text);
+  if (separator) {
+    const line = text.slice(0, separator.index).split('\n').length;
+    throw new ParseError(`config "${source}"`, [`line ${line}: a raw U+${separator[0].charCodeAt(0).toString(16).toUpperCase()} character; write it as an escape`]);
+  }
   let value: unknown;
   try {
     value = JSON5.parse(text);
