@@ -10,8 +10,8 @@ const when = (v: unknown, check: (v: unknown) => Problems): Problems => (present
 
 /**
  * Returns the problems (dot-path lines) of the parts of an OCI config.json that oci-gpu reads or
- * edits: annotations, process.env, root.path, mounts, linux.devices, linux.resources.devices and
- * hooks. Every other field is the runtime's to judge and is not looked at.
+ * edits: annotations, process.env, root.path, mounts, linux.devices, linux.namespaces,
+ * linux.resources.devices and hooks. Every other field is the runtime's to judge and is not looked at.
  */
 export function checkOciConfig(value: unknown): Problems {
   if (!isObject(value)) return ['must be a JSON object'];
@@ -27,6 +27,7 @@ export function checkOciConfig(value: unknown): Problems {
       isObject(l)
         ? [
             ...when(l.devices, (d) => expectArray(d, 'linux.devices', (x, at) => (isObject(x) ? expect(x.path, 'string', `${at}.path`) : [`${at}: must be an object`]))),
+            ...when(l.namespaces, (n) => expectArray(n, 'linux.namespaces', (x, at) => (isObject(x) ? expect(x.type, 'string', `${at}.type`) : [`${at}: must be an object`]))),
             ...when(l.resources, (r) =>
               isObject(r) ? when(r.devices, (d) => expectArray(d, 'linux.resources.devices', checkRule)) : ['linux.resources: must be an object'],
             ),

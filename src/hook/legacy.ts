@@ -42,6 +42,7 @@ export async function legacyInject(state: OciState, config: Config, stage: Legac
   const manifest = await readManifestForHook(config);
   const { edits } = planEdits(manifest, request);
   if (alreadyApplied(bundleConfig, edits)) return;
+  refuseInUserNamespace(readOrEmpty('/proc/self/uid_map'), bundleConfig.linux?.namespaces ?? [], stage);
 
   const pid = state.pid!;
   const cgroupPath = devicesCgroupPath(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8'));
@@ -131,6 +132,32 @@ export function refuseUnlessAllowed(rules: OciDeviceCgroup[], nodes: DeviceNode[
     `cgroup v2: a ${stage} hook cannot allow ${denied.map((n) => n.path).join(', ')} ` +
       '(only the runtime programs the device filter): use the precreate hook (hooks.d/oci-gpu.json), oci-gpu-runtime, or the CDI spec',
   );
+}
+
+/**
+ * In a user namespace the legacy stage cannot work: rootless Podman runs the hook in one (no
+ * devices cgroup to write, no mknod), and a container with its own (--uidmap, --userns=auto) gets a
+ * /dev where a node made from outside fails with EOVERFLOW. Throws RequestError naming what works
+ * (precreate or CDI: the runtime bind-mounts the host's nodes there); returns otherwise.
+ * `uidMap` is /proc/self/uid_map ("" when unreadable: taken as the initial namespace).
+ */
+export function refuseInUserNamespace(uidMap: string, namespaces: { type: string }[], stage: LegacyStage): void {
+  const fields = uidMap.trim().split(/\s+/);
+  const initial = uidMap.trim() === '' || (fields.length === 3 && fields[0] === '0' && fields[1] === '0' && fields[2] === '4294967295');
+  const own = namespaces.some((n) => n?.type === 'user');
+  if (initial && !own) return;
+  throw new RequestError(
+    `${stage}: ${initial ? 'the container has its own user namespace' : 'the hook runs in a user namespace (rootless Podman?)'}, where a ${stage} hook cannot create or allow device nodes: ` +
+      'use the precreate hook (hooks.d/oci-gpu.json) or the CDI spec, whose device nodes the runtime itself bind-mounts (docs/rootless.md)',
+  );
+}
+
+function readOrEmpty(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 function readBundleConfig(bundle: string): { file: string; value: unknown } {
