@@ -12,6 +12,8 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** Return a non-zero exit instead of throwing. */
   allowFailure?: boolean;
+  /** Open descriptors the program inherits as fd 3, 4, ... in this order. */
+  fds?: number[];
 }
 
 export interface RunResult {
@@ -26,13 +28,15 @@ export interface RunResult {
  * exits non-zero (unless allowFailure).
  */
 export async function runCommand(file: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
+  // execa hands any open descriptor through at index 3 and up (its types list only 3..9).
+  const extra = (options.fds ?? []) as unknown as 3[];
   const result = await execa(file, args, {
     reject: false,
     extendEnv: false,
     env: { PATH: SAFE_PATH, ...options.env },
     timeout: options.timeoutMs ?? 10_000,
     input: options.input,
-    stdin: options.input === undefined ? 'ignore' : 'pipe',
+    stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...extra],
     stripFinalNewline: false,
   });
   const command = [file, ...args].join(' ');

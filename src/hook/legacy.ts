@@ -4,10 +4,13 @@ import { openTargetInRoot, type RootfsTarget } from '../adapters/rootfs.js';
 import { devicesAllowLines, rulesAllow } from '../core/device-rules.js';
 import { asOciConfig, requestInputs } from '../core/oci-config.js';
 import { planEdits } from '../core/plan-edits.js';
+import { parseMountInfo } from '../core/parse-mountinfo.js';
 import { parseRequest } from '../core/request.js';
+import { isWithin } from '../core/resolve-in-root.js';
 import { ExecError, FileError, RequestError } from '../errors.js';
 import type { Config } from '../model/config.js';
-import type { ContainerEdits, DeviceNode } from '../model/edits.js';
+import type { MountInfo } from '../model/diagnosis.js';
+import type { ContainerEdits, DeviceNode, Mount } from '../model/edits.js';
 import type { OciConfig, OciDeviceCgroup, OciState } from '../model/oci.js';
 import { rootfsOf } from './ldcache.js';
 import { readManifestForHook } from './manifest.js';
@@ -80,7 +83,7 @@ export async function legacyInject(state: OciState, config: Config, stage: Legac
     for (const m of edits.mounts) {
       const isDir = fs.statSync(m.hostPath).isDirectory();
       const target = inNs(openTargetInRoot(viewRootfs, m.containerPath, isDir ? 'dir' : 'file'));
-      steps.push('bind', m.hostPath, target, (m.options ?? []).filter((o) => o !== 'bind' && o !== 'rbind').join(',') || 'ro');
+      steps.push('bind', m.hostPath, target, bindOptions(m).join(','));
     }
     const mounted = new Set(edits.mounts.map((m) => path.posix.dirname(m.containerPath)));
     const dirs = manifest.libraryDirs.filter((d) => mounted.has(d));
@@ -92,6 +95,7 @@ export async function legacyInject(state: OciState, config: Config, stage: Legac
       timeoutMs: 20_000,
       fds: folders,
     });
+    checkBinds(pid, rootfs, edits.mounts, stage);
   } catch (error) {
     if (!(error instanceof ExecError)) throw error;
     // runCommand's message quotes the whole multi-line script: say what failed in one line instead.
@@ -103,6 +107,37 @@ export async function legacyInject(state: OciState, config: Config, stage: Legac
 }
 
 export type LegacyStage = 'createRuntime' | 'prestart';
+
+// What the script asks mount for: the planned options without bind/rbind, or "ro" when they name none.
+function bindOptions(m: Mount): string[] {
+  const options = (m.options ?? []).filter((o) => o !== 'bind' && o !== 'rbind');
+  return options.length ? options : ['ro'];
+}
+
+/**
+ * Throws FileError unless every driver file is now bound inside the container's rootfs, read-only
+ * unless planned otherwise (MPS and persistenced sockets are read-write).
+ * mount(2) follows a symlink at the last component, so a name swapped for a link after it was
+ * checked sends the bind elsewhere (inside the container's mount namespace only), and one swapped
+ * between the bind and its read-only remount leaves a writable bind: either way, no start.
+ */
+function checkBinds(pid: number, rootfs: string, mounts: Mount[], stage: LegacyStage): void {
+  const host = parseMountInfo(fs.readFileSync('/proc/self/mountinfo', 'utf8'));
+  const inContainer = parseMountInfo(fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8'));
+  for (const m of mounts) {
+    const real = fs.realpathSync(m.hostPath);
+    // The host mount that holds the file (the last of the deepest), and the file's path inside it.
+    let holder: MountInfo | undefined;
+    for (const h of host) if (isWithin(h.mountPoint, real) && h.mountPoint.length >= (holder?.mountPoint.length ?? 0)) holder = h;
+    if (!holder) continue;
+    const root = path.posix.join(holder.root, path.posix.relative(holder.mountPoint, real));
+    const binds = inContainer.filter((c) => c.root === root && c.source === holder.source && c.fsType === holder.fsType && isWithin(rootfs, c.mountPoint));
+    if (!binds.length) throw new FileError(m.containerPath, `${stage}: "${m.containerPath}" is not mounted in the container after setup (a folder or name in the rootfs changed meanwhile); refusing`);
+    if (!bindOptions(m).includes('ro')) continue;
+    const writable = binds.find((c) => !c.options.includes('ro'));
+    if (writable) throw new FileError(m.containerPath, `${stage}: driver file "${m.hostPath}" ended up writable at "${writable.mountPoint}" (a name in the rootfs changed meanwhile); refusing`);
+  }
+}
 
 function stageFromArgv(): LegacyStage {
   return process.argv.includes('prestart') ? 'prestart' : 'createRuntime';
