@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../adapters/config-file.js';
+import { refuseLinkedDeviceFolders } from '../adapters/rootfs.js';
 import { isObject } from '../core/check.js';
 import { asOciConfig, requestInputs } from '../core/oci-config.js';
 import { editConfigForRequest } from '../core/plan-config.js';
@@ -161,7 +162,9 @@ export async function precreate(input: Buffer, config: Config): Promise<Buffer |
     throw new ParseError(STDIN_CONFIG, [`root.path: must be an absolute path in precreate (got ${JSON.stringify(rootfs ?? null)})`]);
   }
   const manifest = await readManifestForHook(config);
-  return JSON.stringify(editConfigForRequest(oci, manifest, request, rootfs));
+  const edited = editConfigForRequest(oci, manifest, request, rootfs);
+  refuseLinkedDeviceFolders(rootfs, (edited.linux?.devices ?? []).map((d) => d.path));
+  return JSON.stringify(edited);
 }
 
 const STDIN_CONFIG = 'the config.json on stdin';

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { writeFileAtomic } from '../adapters/atomic-write.js';
 import { loadConfig } from '../adapters/config-file.js';
+import { refuseLinkedDeviceFolders } from '../adapters/rootfs.js';
 import { asOciConfig, requestInputs } from '../core/oci-config.js';
 import { editConfigForRequest } from '../core/plan-config.js';
 import { parseRequest } from '../core/request.js';
@@ -77,6 +78,7 @@ export async function editBundle(bundle: string, options: { manifest?: string; c
   const oci = asOciConfig(value, `bundle config "${file}"`);
   const rootfs = path.resolve(bundle, oci.root?.path ?? 'rootfs');
   const edited = editConfigForRequest(oci, await readManifestForHook(config), request, rootfs);
+  refuseLinkedDeviceFolders(rootfs, (edited.linux?.devices ?? []).map((d) => d.path));
   writeFileAtomic(file, JSON.stringify(edited), fs.statSync(file).mode & 0o777);
   return true;
 }
