@@ -67,7 +67,11 @@ function parseDeviceList(raw: string, source: string, emptyIsNothing: boolean): 
   if (value === 'all') return 'all';
   if (value === 'none') return [];
   if (value === '') throw new RequestError(`${source} is empty: use "all", "none" or a comma list of GPU indexes, UUIDs or PCI bus ids`);
-  const items = value.split(',').map((s) => s.trim());
+  return checkSelectors(value.split(',').map((s) => s.trim()), source, value);
+}
+
+/** Returns the selectors; throws RequestError for too many, an empty one, all/none/void among others, or a repeat. */
+function checkSelectors(items: string[], source: string, value: string): string[] {
   if (items.length > MAX_SELECTORS) throw new RequestError(`${source} lists ${items.length} devices; at most ${MAX_SELECTORS} are accepted`);
   for (const item of items) {
     if (item === '') throw new RequestError(`${source} has an empty entry in "${shorten(value)}"`);
@@ -112,7 +116,10 @@ function cdiDevices(annotations: Record<string, string>, kind: string): { key: s
   }
   if (!names.length) return null;
   if (names.includes('all')) return { key, devices: 'all' };
-  return { key, devices: parseDeviceList(names.join(','), `annotation "${key}"`, false) as string[] };
+  // Names from several annotations are one list: each value was checked, so judge the list, not its joined length.
+  const source = `annotation "${key}"`;
+  if (names.length === 1) return { key, devices: parseDeviceList(names[0]!, source, false) as string[] };
+  return { key, devices: checkSelectors(names, source, names.join(',')) };
 }
 
 function requirementsOf(vars: Map<string, string>): { name: string; expression: string }[] {
@@ -142,8 +149,12 @@ function envMap(env: string[]): Map<string, string> {
 
 function checkValue(raw: string, source: string): string {
   if (raw.length > MAX_VALUE_LENGTH) throw new RequestError(`${source} is ${raw.length} bytes long; at most ${MAX_VALUE_LENGTH} are accepted`);
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(raw)) throw new RequestError(`${source} contains control characters`);
+  // C0/C1 controls, and the invisible ones that reorder or hide text in the one-line error an admin
+  // reads (bidi overrides and isolates, zero-width marks): no GPU request has any of them.
+  // eslint-disable-next-line no-control-regex, no-misleading-character-class
+  if (/[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/.test(raw)) {
+    throw new RequestError(`${source} contains control characters`);
+  }
   return raw.trim();
 }
 
