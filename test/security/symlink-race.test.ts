@@ -6,8 +6,7 @@
 // other, with runc and crun. Each start either works or fails with one line from the hook; the
 // canary folder must end exactly as it began. Needs root.
 import test from 'ava';
-import { spawn } from 'node:child_process';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { lstatSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -19,7 +18,8 @@ const isRoot = process.getuid?.() === 0;
 const rootTest = isRoot ? test.serial : test.skip;
 const why = isRoot ? '' : ' [skipped: needs root]';
 const execFileP = promisify(execFile);
-const STARTS = Number(process.env.RACE_STARTS ?? 30);
+// OCI_GPU_RACE_STARTS raises it for a longer soak.
+const STARTS = Number(process.env.OCI_GPU_RACE_STARTS ?? 30);
 
 let flipper = '';
 
@@ -88,7 +88,6 @@ const race = test.macro({
     for (let i = 0; i < STARTS; i++) {
       const stop = flip(real, link, [0, 50, 500][i % 3]!);
       const id = `oci-gpu-race-${runtime}-${process.pid}-${i}`;
-      if (process.env.RACE_DEBUG) console.error(`start ${i}`);
       const r = await run(RUNTIME_PATHS[runtime], ['--root', b.stateRoot, 'run', '--bundle', b.dir, id], { timeout: 60_000 });
       await stop();
       await run(RUNTIME_PATHS[runtime], ['--root', b.stateRoot, 'delete', '--force', id]);
