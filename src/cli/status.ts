@@ -4,7 +4,7 @@ import { loadConfig } from '../adapters/config-file.js';
 import { parseManifest } from '../core/manifest-codec.js';
 import { formatError } from '../errors.js';
 import type { Manifest } from '../model/manifest.js';
-import { statusPathFor, type WatchStatus } from '../watch/status.js';
+import { processAlive, readWatchStatus } from '../watch/status.js';
 import { COMMON_FLAGS, parseFlags } from './args.js';
 import type { Io } from './io.js';
 
@@ -78,20 +78,3 @@ export function runStatus(argv: string[], io: Io): number {
 
 const NO_DRIVER = 'no NVIDIA driver is loaded';
 
-function readWatchStatus(manifestPath: string): WatchStatus | null {
-  try {
-    const text = readFileIfExists(statusPathFor(manifestPath));
-    return text === null ? null : (JSON.parse(text) as WatchStatus);
-  } catch {
-    return null;
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

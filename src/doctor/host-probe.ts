@@ -11,7 +11,8 @@ import { scanHost } from '../discover/scan.js';
 import { formatError } from '../errors.js';
 import type { CdiFacts, CdiFileFact, HookFileFact, HooksFacts, HostFacts, ManifestFact, NodeFact } from '../model/diagnosis.js';
 import { DRIVER_VERSION_FILES } from '../model/host-paths.js';
-import { statusPathFor, type WatchStatus } from '../watch/status.js';
+import { PERSISTENCED_COMM } from '../watch/keep-warm.js';
+import { processAlive, readWatchStatus } from '../watch/status.js';
 
 /** CDI spec folders engines read by default, lowest priority first. */
 export const DEFAULT_CDI_DIRS = ['/etc/cdi', '/var/run/cdi'];
@@ -90,30 +91,16 @@ function readPersistence(hfs: HostFs, manifest: string): HostFacts['persistence'
   const pids: number[] = [];
   for (const e of hfs.list('/proc').filter((e) => /^\d+$/.test(e))) {
     try {
-      if (hfs.readText(`/proc/${e}/comm`).trim() === 'nvidia-persistenced') pids.push(Number(e));
+      if (hfs.readText(`/proc/${e}/comm`).trim() === PERSISTENCED_COMM) pids.push(Number(e));
     } catch {
       // the process exited while we listed
     }
   }
-  let keepWarm: string[] = [];
-  try {
-    const text = readFileIfExists(statusPathFor(manifest));
-    const status = text === null ? null : (JSON.parse(text) as WatchStatus);
-    if (status && alive(status.pid)) keepWarm = status.holdingOpen ?? [];
-  } catch {
-    // no readable status: no keep-warm to report
-  }
+  const status = readWatchStatus(manifest);
+  const keepWarm = status && processAlive(status.pid) ? (status.holdingOpen ?? []) : [];
   return { sockets, pids, keepWarm };
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function readManifestFact(file: string): ManifestFact {
   let text: string | null;

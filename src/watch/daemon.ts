@@ -14,7 +14,7 @@ import type { Logger } from '../model/logger.js';
 import type { Manifest } from '../model/manifest.js';
 import { syncCharLinks } from './char-links.js';
 import { KeepWarm } from './keep-warm.js';
-import { statusPathFor, type WatchStatus } from './status.js';
+import { processAlive, statusPathFor, type WatchStatus } from './status.js';
 
 const RETRY_AFTER_ERROR_MS = 1000;
 /** Names that can belong to the driver in its folders (libraries, binaries, firmware, JSON, nodes). */
@@ -333,15 +333,6 @@ function allNodes(m: Manifest): DeviceNode[] {
   ];
 }
 
-function processAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function describe(m: Manifest): string {
   if (!m.driver) return 'no NVIDIA driver loaded';

@@ -42,6 +42,9 @@ export class KeepWarm {
   }
 }
 
+/** nvidia-persistenced as /proc/<pid>/comm shows it: the kernel cuts names to 15 characters. */
+export const PERSISTENCED_COMM = 'nvidia-persiste';
+
 /** Returns true when an nvidia-persistenced process runs (its socket, or its name in /proc). */
 export function persistencedRunning(root: string): boolean {
   if (fs.existsSync(path.join(root, 'run/nvidia-persistenced/socket'))) return true;
@@ -53,7 +56,7 @@ export function persistencedRunning(root: string): boolean {
   }
   return pids.some((pid) => {
     try {
-      return fs.readFileSync(path.join(root, 'proc', pid, 'comm'), 'utf8').trim() === 'nvidia-persiste';
+      return fs.readFileSync(path.join(root, 'proc', pid, 'comm'), 'utf8').trim() === PERSISTENCED_COMM;
     } catch {
       return false;
     }

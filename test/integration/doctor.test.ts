@@ -115,6 +115,15 @@ rootTest(`healthy h200 copy: no failure, exit 0; only persistence warns (no nvid
   t.regex(of(report, 'host.cgroup')[0]!.message, /^cgroup v2 .*createRuntime\/prestart hooks cannot grant device access/);
 });
 
+rootTest(`an nvidia-persistenced process (its 15-character comm "nvidia-persiste") counts as persistence${why}`, async (t) => {
+  const h = makeHost(t, 'h200');
+  mkdirSync(path.join(h.root, 'proc/4242'), { recursive: true });
+  writeFileSync(path.join(h.root, 'proc/4242/comm'), 'nvidia-persiste\n');
+  const { report } = await doctorJson(h.args);
+  t.is(of(report, 'host.persistence', 'ok').length, 1, JSON.stringify(of(report, 'host.persistence')));
+  t.regex(of(report, 'host.persistence')[0]!.message, /4242/);
+});
+
 rootTest(`healthy rhel-2gpu copy (persistenced socket, uvm major 511, minors 0 and 3): all ok${why}`, async (t) => {
   const h = makeHost(t, 'rhel-2gpu', { cgroup: 'hybrid' });
   const { code, report } = await doctorJson(h.args);
