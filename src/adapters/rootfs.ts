@@ -9,7 +9,7 @@ const DIR_FLAGS = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constant
 export interface RootfsTarget {
   /** The path as resolved (the rootfs path joined with the in-root path), for messages. */
   path: string;
-  /** An open descriptor of the folder that holds `name`; the caller closes it (closeTargets). */
+  /** An open descriptor of the folder that holds `name`; the caller closes it. */
   dirFd: number;
   /** The last component, looked up in `dirFd` only. */
   name: string;
@@ -92,21 +92,6 @@ export function openTargetInRoot(rootfs: string, containerPath: string, kind: 'f
     if (kept) fs.closeSync(rootFd);
     return { path: p, dirFd: kept ? kept.fd : rootFd, name };
   }
-}
-
-/**
- * Returns the real path of `containerPath` inside a container rootfs, creating it as
- * openTargetInRoot does (kind "file" or "dir"). Throws FileError as openTargetInRoot does.
- */
-export function prepareMountTarget(rootfs: string, containerPath: string, kind: 'file' | 'dir'): string {
-  const t = openTargetInRoot(rootfs, containerPath, kind);
-  fs.closeSync(t.dirFd);
-  return t.path;
-}
-
-/** Closes the descriptors of targets (each once). */
-export function closeTargets(targets: RootfsTarget[]): void {
-  for (const fd of new Set(targets.map((t) => t.dirFd))) fs.closeSync(fd);
 }
 
 /**

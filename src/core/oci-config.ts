@@ -17,9 +17,7 @@ export function checkOciConfig(value: unknown): Problems {
   if (!isObject(value)) return ['must be a JSON object'];
   const c = value;
   return [
-    ...when(c.annotations, (a) =>
-      isObject(a) ? Object.entries(a).flatMap(([k, v]) => expect(v, 'string', `annotations[${JSON.stringify(k)}]`)) : ['annotations: must be an object'],
-    ),
+    ...when(c.annotations, checkAnnotations),
     ...when(c.process, (p) => (isObject(p) ? when(p.env, (e) => expectStrings(e, 'process.env')) : ['process: must be an object'])),
     ...when(c.root, (r) => (isObject(r) ? when(r.path, (p) => expect(p, 'string', 'root.path')) : ['root: must be an object'])),
     ...when(c.mounts, (m) => expectArray(m, 'mounts', (x, at) => (isObject(x) ? expect(x.destination, 'string', `${at}.destination`) : [`${at}: must be an object`]))),
@@ -42,6 +40,10 @@ export function checkOciConfig(value: unknown): Problems {
   ];
 }
 
+function checkAnnotations(a: unknown): Problems {
+  return isObject(a) ? Object.entries(a).flatMap(([k, v]) => expect(v, 'string', `annotations[${JSON.stringify(k)}]`)) : ['annotations: must be an object'];
+}
+
 function checkRule(r: unknown, at: string): Problems {
   if (!isObject(r)) return [`${at}: must be an object`];
   return [
@@ -62,9 +64,7 @@ export function requestInputs(value: unknown, what: string): { annotations: Reco
   if (!isObject(value)) throw new ParseError(what, ['must be a JSON object']);
   const process = isObject(value.process) ? value.process : {};
   const problems = [
-    ...when(value.annotations, (a) =>
-      isObject(a) ? Object.entries(a).flatMap(([k, v]) => expect(v, 'string', `annotations[${JSON.stringify(k)}]`)) : ['annotations: must be an object'],
-    ),
+    ...when(value.annotations, checkAnnotations),
     ...when(process.env, (e) => expectStrings(e, 'process.env')),
   ];
   if (problems.length) throw new ParseError(what, problems);
