@@ -238,9 +238,9 @@ export function resolveInTree(root: string, p: string): string | undefined {
 
 // ------------------------------------------------------------------------------------------------ tools
 
-function run(cmd: string, args: string[], what: string, opts: { env?: NodeJS.ProcessEnv } = {}): string {
+function run(cmd: string, args: string[], what: string, opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): string {
   try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
   } catch (e) {
     const err = e as { stderr?: string; stdout?: string; message: string; code?: string };
     if (err.code === 'ENOENT') throw new FixtureHostError(`${what}: ${cmd} not found`);
@@ -412,11 +412,12 @@ function buildInto(name: FixtureHostName, spec: HostSpec, root: string): void {
       return full;
     });
     // Bind and exit without close(): the socket file stays on disk, as a daemon's does while it runs.
+    // Bound by name from inside its folder: a full path can pass the 107-byte limit of a socket
+    // address (a deep checkout), which truncates it silently.
     const script =
-      "const net=require('node:net');const ps=process.argv.slice(1);let n=ps.length;" +
-      'for(const p of ps){const s=net.createServer();s.on("error",e=>{console.error(p+": "+e.message);process.exit(1)});' +
-      's.listen(p,()=>{if(--n===0)process.exit(0)})}';
-    run(process.execPath, ['-e', script, ...files], 'creating unix sockets');
+      "const net=require('node:net');const p=process.argv[1];const s=net.createServer();" +
+      's.on("error",e=>{console.error(p+": "+e.message);process.exit(1)});s.listen(p,()=>process.exit(0))';
+    for (const file of files) run(process.execPath, ['-e', script, path.basename(file)], `creating unix socket ${file}`, { cwd: path.dirname(file) });
     (spec.sockets ?? []).forEach((s, i) => fs.chmodSync(files[i] as string, mode(s.mode, 0o777)));
   }
 

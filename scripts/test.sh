@@ -48,6 +48,8 @@ counts=$(awk '
 ' "$tmp/ava.tap")
 set -- $counts
 passed=$1 failed=$2 skipped=$3 plan=$5
+# ava's own count also holds the tests that never ran because a before hook of their file failed.
+[ "$4" -gt "$failed" ] && failed=$4
 
 if [ "$ava_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
   echo "test: ava exited with status $ava_rc without reporting a failed test (counted as 1 failure)" >&2
