@@ -2,6 +2,9 @@
 // `start` is what the snapshot runs on each start; as a plain script it just starts.
 import v8 from 'node:v8';
 import { start } from './entry.js';
+import { warmUp } from './warm-up.js';
 
-if (v8.startupSnapshot?.isBuildingSnapshot()) v8.startupSnapshot.setDeserializeMainFunction(start);
-else start();
+if (v8.startupSnapshot?.isBuildingSnapshot()) {
+  warmUp();
+  v8.startupSnapshot.setDeserializeMainFunction(start);
+} else start();

@@ -46,3 +46,10 @@ test('execa is loaded only on demand (legacy, ldcache and rescan paths), never a
   t.true(Object.keys(meta.inputs).some((f) => f.includes('node_modules/execa/')), 'sanity: execa is in the bundle');
   t.deepEqual([...eager].filter((f) => f.includes('node_modules/execa/') || f === 'src/adapters/exec.ts'), []);
 });
+
+test('the snapshot warm-up plans a request on made-up values without touching the host', async (t) => {
+  const { warmUp } = await import('../../src/hook/warm-up.js');
+  const before = process.hrtime.bigint();
+  t.true(warmUp() > 500, 'an edited config came out');
+  t.true(Number(process.hrtime.bigint() - before) / 1e6 < 5000);
+});
