@@ -13,20 +13,29 @@ import {
   type Manifest,
 } from '../model/manifest.js';
 
+/** Every NVIDIA device node found, grouped by what needs it. */
+export interface DeviceNodes {
+  /** Per GPU minor: its /dev/nvidia<minor>. */
+  gpu: Map<number, DeviceNode>;
+  /** Per PCI bus id: its /dev/dri card and render nodes. */
+  dri: Map<string, DeviceNode[]>;
+  /** /dev/nvidiactl. */
+  control: DeviceNode[];
+  /** /dev/nvidia-uvm and /dev/nvidia-uvm-tools (compute). */
+  uvm: DeviceNode[];
+  /** /dev/nvidia-modeset (display). */
+  modeset: DeviceNode[];
+  /** /dev/nvidia-caps/* (MIG). */
+  caps: DeviceNode[];
+}
+
 /** What discovery found, before it is shaped into a manifest. */
 export interface ScanResult {
   root: string;
   generatedAt: string;
   driver: DriverInfo | null;
   gpus: GpuInformation[];
-  nodes: {
-    gpu: Map<number, DeviceNode>;
-    dri: Map<string, DeviceNode[]>;
-    control: DeviceNode[];
-    uvm: DeviceNode[];
-    modeset: DeviceNode[];
-    caps: DeviceNode[];
-  };
+  nodes: DeviceNodes;
   files: DriverFile[];
   tools: HostTools;
   warnings: string[];

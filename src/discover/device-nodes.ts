@@ -1,23 +1,8 @@
 import type { HostFs } from '../adapters/host-fs.js';
 import { parseProcDevices, type GpuInformation } from '../core/parse-proc.js';
+import type { DeviceNodes } from '../core/assemble-manifest.js';
 import type { DeviceNode } from '../model/edits.js';
 import type { Warn } from './warn.js';
-
-/** Every NVIDIA device node found, grouped by what needs it. */
-export interface DeviceNodes {
-  /** Per GPU minor: its /dev/nvidia<minor>. */
-  gpu: Map<number, DeviceNode>;
-  /** Per PCI bus id: its /dev/dri card and render nodes. */
-  dri: Map<string, DeviceNode[]>;
-  /** /dev/nvidiactl. */
-  control: DeviceNode[];
-  /** /dev/nvidia-uvm and /dev/nvidia-uvm-tools (compute). */
-  uvm: DeviceNode[];
-  /** /dev/nvidia-modeset (display). */
-  modeset: DeviceNode[];
-  /** /dev/nvidia-caps/* (MIG). */
-  caps: DeviceNode[];
-}
 
 /** The major of the main NVIDIA character device: fixed by the driver. */
 export const NVIDIA_MAJOR = 195;

@@ -16,17 +16,17 @@ import { devicesCgroupPath } from '../../src/hook/legacy.js';
 import type { OciDeviceCgroup } from '../../src/model/oci.js';
 import { ENXIO, EPERM, fixtureManifest, hookBinary, RUNTIME_PATHS, show, tempDir, writeHooksDir } from '../helpers/hook-env.js';
 import { PODMAN, podmanUnavailableReason, run, RUNTIMES, TEST_IMAGE, type Runtime } from '../helpers/podman.js';
+import { IS_ROOT } from '../helpers/root.js';
 
 const DEVICES_MOUNT = '/sys/fs/cgroup/devices';
-const isRoot = process.getuid?.() === 0;
 const v1 = existsSync(path.join(DEVICES_MOUNT, 'devices.allow'));
-const rootTest = isRoot && v1 ? test.serial : test.skip;
-const why = !isRoot ? ' [skipped: needs root]' : !v1 ? ' [skipped: no cgroup v1 devices controller here]' : '';
+const rootTest = IS_ROOT && v1 ? test.serial : test.skip;
+const why = !IS_ROOT ? ' [skipped: needs root]' : !v1 ? ' [skipped: no cgroup v1 devices controller here]' : '';
 
 type Path = 'precreate' | 'legacy';
 
 test.before('environment, binary, fixture', async (t) => {
-  if (!isRoot || !v1) return;
+  if (!IS_ROOT || !v1) return;
   t.is(podmanUnavailableReason(), undefined);
   await hookBinary();
   await fixtureManifest('h200');

@@ -16,10 +16,7 @@ import { parseRequest } from '../../src/core/request.js';
 import type { Manifest } from '../../src/model/manifest.js';
 import { ENXIO, fixtureManifest, hookBinary, HOOK_PATH_ENV, parseProbe, PROBE, repoHooksD, tempDir } from '../helpers/hook-env.js';
 import { podmanRun, podmanUnavailableReason, type RunResult, type Runtime } from '../helpers/podman.js';
-
-const isRoot = process.getuid?.() === 0;
-const rootTest = isRoot ? test.serial : test.skip;
-const why = isRoot ? '' : ' [skipped: needs root]';
+import { IS_ROOT, rootSerial as rootTest, NEEDS_ROOT as why } from '../helpers/root.js';
 
 const CONTAINERS = 50;
 
@@ -65,7 +62,7 @@ async function timedHooksDir(manifest: string): Promise<{ dir: string; runs(): {
 }
 
 test.before('environment, binary, fixture', async (t) => {
-  if (!isRoot) return;
+  if (!IS_ROOT) return;
   t.is(podmanUnavailableReason(), undefined);
   await hookBinary();
   await fixtureManifest('rhel-2gpu');

@@ -11,10 +11,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseManifest, sameManifestContent } from '../../src/core/manifest-codec.js';
 import { FIXTURE_DRIVER, TEST_SETTINGS, eventually, makeWatchPaths, runCli, sleep, startWatch, tempFiles, upgradeDriver, type WatchProcess, type WatchSettings } from '../helpers/watch.js';
+import { IS_ROOT, NEEDS_ROOT as why } from '../helpers/root.js';
 
-const isRoot = process.getuid?.() === 0;
-const serial = isRoot ? test.serial : test.skip;
-const why = isRoot ? '' : ' [skipped: needs root]';
+const serial = IS_ROOT ? test.serial : test.skip;
 
 /** Generous: the daemon needs two equal scans 50 ms apart after the last event; seconds, never minutes. */
 const CONVERGE_WITHIN_MS = 30_000;

@@ -23,8 +23,8 @@ import { buildManifest } from '../helpers/manifests.js';
 import { SCHEMAS } from '../helpers/paths.js';
 import { validateOciConfig } from '../helpers/schema.js';
 import { applyMutations, assertOneLine, checkProperty, damage, jsonValue, mutations, ourErrorsOnly, runs, textDamage, type Path } from './fuzz-helpers.js';
+import { IS_ROOT } from '../helpers/root.js';
 
-const isRoot = process.getuid?.() === 0;
 const FIXTURE_DIR = path.join(path.dirname(new URL(import.meta.url).pathname), '../../../test/fuzz/fixtures');
 
 // What podman 4.3.1 gave hooks on this machine (crun 1.8.1 and runc 1.1.5): the precreate config
@@ -141,7 +141,7 @@ function env(): Promise<Env> {
     const synthetic = path.join(dir, 'manifest.json');
     writeFileSync(synthetic, serializeManifest(m));
     const manifests = [synthetic];
-    if (isRoot) manifests.push((await fixtureManifest('rhel-2gpu')).file);
+    if (IS_ROOT) manifests.push((await fixtureManifest('rhel-2gpu')).file);
     return { config, manifests, missing: path.join(dir, 'no-such-manifest.json') };
   })();
   return envPromise;

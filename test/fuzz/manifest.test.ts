@@ -16,15 +16,15 @@ import type { OciConfig } from '../../src/model/oci.js';
 import { buildManifest, scanFixture } from '../helpers/manifests.js';
 import { validateOciConfig } from '../helpers/schema.js';
 import { applyMutations, assertOurError, checkProperty, damage, jsonValue, mutations, ourErrorsOnly, runs, textDamage, type Path } from './fuzz-helpers.js';
+import { IS_ROOT } from '../helpers/root.js';
 
-const isRoot = process.getuid?.() === 0;
 const FIXTURE_DIR = path.join(path.dirname(new URL(import.meta.url).pathname), '../../../test/fuzz/fixtures');
 const PODMAN_CONFIG = JSON.parse(readFileSync(path.join(FIXTURE_DIR, 'podman-config.json'), 'utf8')) as OciConfig;
 const SOURCE = '/run/oci-gpu/manifest.json';
 
 /** Real manifests: the fixture hosts scanned in process (root: they hold device nodes), else synthetic ones with a root prefix. */
 function realManifests(): { name: string; manifest: Manifest }[] {
-  if (isRoot) return (['h200', 'rhel-2gpu', 'no-driver'] as const).map((name) => ({ name, manifest: scanFixture(name) }));
+  if (IS_ROOT) return (['h200', 'rhel-2gpu', 'no-driver'] as const).map((name) => ({ name, manifest: scanFixture(name) }));
   return [
     { name: 'synthetic 2 GPUs', manifest: buildManifest({ root: '/tmp/host', gpus: [{ minor: 0 }, { minor: 3 }], capNodes: true }) },
     { name: 'synthetic no driver', manifest: buildManifest({ driver: null }) },

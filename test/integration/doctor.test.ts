@@ -19,10 +19,8 @@ import { copyFixtureHost, type FixtureHostName } from '../../scripts/fixture-hos
 import { fixtureManifest, hookBinary, show, tempDir, writeHooksDir } from '../helpers/hook-env.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { mknodFake, PODMAN, podmanRunArgs, podmanUnavailableReason, run, type PodmanRunOptions, type Runtime } from '../helpers/podman.js';
+import { IS_ROOT, rootTest, NEEDS_ROOT as why } from '../helpers/root.js';
 
-const isRoot = process.getuid?.() === 0;
-const rootTest = isRoot ? test : test.skip;
-const why = isRoot ? '' : ' [skipped: needs root]';
 const DEFAULT_HOOK_PATH = '/usr/libexec/oci-gpu/oci-gpu-hook';
 
 interface Report {
@@ -270,7 +268,7 @@ test('--help documents the exit statuses; a bad flag is a usage error (exit 2)',
 
 // -------------------------------------------------------------------------------------- containers
 
-const podmanReason = isRoot ? podmanUnavailableReason() : 'needs root';
+const podmanReason = IS_ROOT ? podmanUnavailableReason() : 'needs root';
 const podmanTest = podmanReason === undefined ? test : test.skip;
 const pwhy = podmanReason === undefined ? '' : ` [skipped: ${podmanReason}]`;
 

@@ -28,13 +28,10 @@ import {
 } from '../helpers/hook-env.js';
 import { podmanRun, podmanUnavailableReason, run, RUNTIMES, type RunResult, type Runtime } from '../helpers/podman.js';
 import { validateOciConfig } from '../helpers/schema.js';
-
-const isRoot = process.getuid?.() === 0;
-const rootTest = isRoot ? test : test.skip;
-const why = isRoot ? '' : ' [skipped: needs root]';
+import { IS_ROOT, rootTest, NEEDS_ROOT as why } from '../helpers/root.js';
 
 test.before('environment and binary', async (t) => {
-  if (!isRoot) return;
+  if (!IS_ROOT) return;
   t.is(podmanUnavailableReason(), undefined);
   let t0 = Date.now();
   await hookBinary();

@@ -8,10 +8,7 @@ import test from 'ava';
 import { SETTINGS } from '../../src/core/config.js';
 import { fixtureManifest, hookBinary, repoHooksD, show, writeHooksDir, type HooksDEntry } from '../helpers/hook-env.js';
 import { podmanRun, podmanUnavailableReason, RUNTIMES, type Runtime } from '../helpers/podman.js';
-
-const isRoot = process.getuid?.() === 0;
-const rootTest = isRoot ? test : test.skip;
-const why = isRoot ? '' : ' [skipped: needs root]';
+import { IS_ROOT, rootTest, NEEDS_ROOT as why } from '../helpers/root.js';
 
 // Podman 4.x: runtime-spec stages plus its one extension stage.
 const STAGES = ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop', 'precreate'];
@@ -189,7 +186,7 @@ test('hooks.d/oci-gpu-nvidia-env.json triggers on every container', (t) => {
 // ------------------------------------------------------------------------------- real Podman
 
 test.before(async (t) => {
-  if (!isRoot) return;
+  if (!IS_ROOT) return;
   t.is(podmanUnavailableReason(), undefined);
   await hookBinary();
   await fixtureManifest('rhel-2gpu');

@@ -8,14 +8,12 @@ import path from 'node:path';
 import { ENXIO, fixtureManifest, makeBundle, parseProbe, PROBE, show, tempDir } from '../helpers/hook-env.js';
 import { cli, diffSnapshots, installSourceTree, snapshot } from '../helpers/install-env.js';
 import { podmanRun, podmanUnavailableReason, run } from '../helpers/podman.js';
+import { IS_ROOT, rootTest, NEEDS_ROOT as why } from '../helpers/root.js';
 
-const isRoot = process.getuid?.() === 0;
-const rootTest = isRoot ? test : test.skip;
-const why = isRoot ? '' : ' [skipped: needs root]';
 const NOBODY = 65534;
 
 test.before('source tree and fixture manifest', async () => {
-  if (!isRoot) return;
+  if (!IS_ROOT) return;
   await Promise.all([installSourceTree(), fixtureManifest('h200')]);
 });
 

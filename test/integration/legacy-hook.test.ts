@@ -30,13 +30,10 @@ import {
 import { podmanRun, podmanUnavailableReason, run, RUNTIMES, type Runtime } from '../helpers/podman.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { validateOciConfig } from '../helpers/schema.js';
-
-const isRoot = process.getuid?.() === 0;
-const rootTest = isRoot ? test : test.skip;
-const why = isRoot ? '' : ' [skipped: needs root]';
+import { IS_ROOT, rootTest, NEEDS_ROOT as why } from '../helpers/root.js';
 
 test.before('environment, binary, fixtures', async (t) => {
-  if (!isRoot) return;
+  if (!IS_ROOT) return;
   t.is(podmanUnavailableReason(), undefined);
   await hookBinary();
   await Promise.all([fixtureManifest('h200'), fixtureManifest('rhel-2gpu')]);
@@ -151,7 +148,7 @@ test('cgroup detection: v2 has no devices controller, v1/hybrid gives the device
   t.is(devicesCgroupPath(V2), null);
   t.is(devicesCgroupPath(HYBRID), '/machine.slice/libpod-abc.scope');
   t.is(devicesCgroupPath('5:cpu,devices:/a:b\n'), '/a:b', 'co-mounted controllers and colons in the path');
-  if (isRoot) t.not(devicesCgroupPath(readFileSync('/proc/self/cgroup', 'utf8')), null, 'this machine is cgroup v1 (hybrid)');
+  if (IS_ROOT) t.not(devicesCgroupPath(readFileSync('/proc/self/cgroup', 'utf8')), null, 'this machine is cgroup v1 (hybrid)');
 });
 
 test('cgroup v2 refusal names the nodes and says to use precreate, oci-gpu-runtime or CDI', (t) => {

@@ -8,11 +8,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { RUNTIMES, mknodFake, podmanRun, podmanUnavailableReason, type RunResult, type Runtime } from '../helpers/podman.js';
 import { validateOciConfig } from '../helpers/schema.js';
+import { IS_ROOT, rootTest } from '../helpers/root.js';
 
-const isRoot = process.getuid?.() === 0;
 // Not root: every test is registered as skipped, its title saying why (ava runs no hook, so no t.log).
-const rootTest = isRoot ? test : test.skip;
-const why = isRoot ? '' : ' [skipped: needs root, run `npm run test:all` as root]';
+const why = IS_ROOT ? '' : ' [skipped: needs root, run `npm run test:all` as root]';
 
 test.before('environment', (t) => {
   // As root nothing may be missing: say what to run instead of failing every container.

@@ -24,13 +24,10 @@ import {
 } from '../helpers/hook-env.js';
 import { run, RUNTIMES, type Runtime } from '../helpers/podman.js';
 import { validateOciConfig } from '../helpers/schema.js';
-
-const isRoot = process.getuid?.() === 0;
-const rootTest = isRoot ? test : test.skip;
-const why = isRoot ? '' : ' [skipped: needs root]';
+import { IS_ROOT, rootTest, NEEDS_ROOT as why } from '../helpers/root.js';
 
 test.before('binary and fixtures', async () => {
-  if (!isRoot) return;
+  if (!IS_ROOT) return;
   await hookBinary();
   await Promise.all([fixtureManifest('h200'), fixtureManifest('rhel-2gpu')]);
 });

@@ -9,12 +9,11 @@ import { scanHost } from '../../src/discover/scan.js';
 import type { Manifest } from '../../src/model/manifest.js';
 import { buildFixtureHost, copyFixtureHost } from '../../scripts/fixture-host.js';
 import { REPO_ROOT } from '../helpers/paths.js';
+import { rootTest } from '../helpers/root.js';
 import { validateCdiSpec } from '../helpers/schema.js';
 
 // Discovery on the simulated hosts, in-process and through the CLI: what it must find, the traps it
 // must not fall into, and how it reports a broken host.
-const root = process.getuid?.() === 0;
-const rootTest = root ? test : test.skip;
 
 function scan(name: 'h200' | 'rhel-2gpu' | 'no-driver'): Manifest {
   return scanHost(createHostFs(buildFixtureHost(name)));

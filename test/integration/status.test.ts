@@ -3,9 +3,9 @@ import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FIXTURE_DRIVER, makeWatchPaths, runCli, startWatch, type WatchPaths, type WatchProcess } from '../helpers/watch.js';
+import { IS_ROOT } from '../helpers/root.js';
 
-const isRoot = process.getuid?.() === 0;
-const serial = isRoot ? test.serial : test.skip;
+const serial = IS_ROOT ? test.serial : test.skip;
 
 const UUID = 'GPU-8b472ccd-7f02-9c7a-ca0f-35527f14b320';
 

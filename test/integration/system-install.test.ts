@@ -14,10 +14,9 @@ import { installSourceTree, present, withSystemLock } from '../helpers/install-e
 import { REPO_ROOT } from '../helpers/paths.js';
 import { cli } from '../helpers/install-env.js';
 import { podmanRun, podmanUnavailableReason, run } from '../helpers/podman.js';
+import { IS_ROOT, NEEDS_ROOT as why } from '../helpers/root.js';
 
-const isRoot = process.getuid?.() === 0;
-const why = isRoot ? '' : ' [skipped: needs root]';
-const rootSerial = isRoot ? test.serial : test.serial.skip;
+const rootSerial = IS_ROOT ? test.serial : test.serial.skip;
 
 // What the package and its scripts could touch; compared before install and after purge. Not /run/cdi:
 // other tests (cdi-podman) write their own specs there meanwhile; only our spec's absence is checked,

@@ -27,9 +27,9 @@ import {
   type WatchProcess,
   type WatchSettings,
 } from '../helpers/watch.js';
+import { IS_ROOT } from '../helpers/root.js';
 
-const isRoot = process.getuid?.() === 0;
-const serial = isRoot ? test.serial : test.skip;
+const serial = IS_ROOT ? test.serial : test.skip;
 
 const NEW_DRIVER = '580.172.08';
 

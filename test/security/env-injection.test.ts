@@ -30,10 +30,8 @@ import {
   type StartPath,
 } from '../helpers/hostile.js';
 import { podmanUnavailableReason, run, RUNTIMES } from '../helpers/podman.js';
+import { IS_ROOT, rootTest, NEEDS_ROOT as why } from '../helpers/root.js';
 
-const isRoot = process.getuid?.() === 0;
-const rootTest = isRoot ? test : test.skip;
-const why = isRoot ? '' : ' [skipped: needs root]';
 const execFileP = promisify(execFile);
 const slot = limiter(4);
 
@@ -47,7 +45,7 @@ interface Bait {
 let bait: Bait;
 
 test.before('environment, binary, fixtures, bait', async (t) => {
-  if (!isRoot) return;
+  if (!IS_ROOT) return;
   t.is(podmanUnavailableReason(), undefined);
   await hookBinary();
   await fixtureManifest('h200');
@@ -63,7 +61,7 @@ test.before('environment, binary, fixtures, bait', async (t) => {
 });
 
 // The bait works: a host process that honours the container's variables leaves markers.
-(isRoot ? test.serial : test.skip)(`control: the LD_PRELOAD library and the fake PATH tools leave markers when honoured${why}`, async (t) => {
+(IS_ROOT ? test.serial : test.skip)(`control: the LD_PRELOAD library and the fake PATH tools leave markers when honoured${why}`, async (t) => {
   const dir = tempDir('control');
   await execFileP('/bin/true', [], { env: { LD_PRELOAD: bait.evil } });
   await execFileP('sh', ['-c', 'true'], { env: { PATH: bait.fakebin }, cwd: dir });

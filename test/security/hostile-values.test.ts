@@ -13,13 +13,10 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync
 import path from 'node:path';
 import { fixtureManifest, hookBinary, RUNTIME_BIN, runBinary, show, tempDir } from '../helpers/hook-env.js';
 import { run } from '../helpers/podman.js';
-
-const isRoot = process.getuid?.() === 0;
-const rootTest = isRoot ? test : test.skip;
-const why = isRoot ? '' : ' [skipped: needs root]';
+import { IS_ROOT, rootTest, NEEDS_ROOT as why } from '../helpers/root.js';
 
 test.before('binary and fixtures', async () => {
-  if (!isRoot) return;
+  if (!IS_ROOT) return;
   await hookBinary();
   await fixtureManifest('rhel-2gpu');
 });

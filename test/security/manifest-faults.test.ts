@@ -12,14 +12,12 @@ import path from 'node:path';
 import { fixtureManifest, hookBinary, makeBundle, RUNTIME_BIN, show, tempDir } from '../helpers/hook-env.js';
 import { limiter, startContainer, type StartPath } from '../helpers/hostile.js';
 import { podmanUnavailableReason, run, RUNTIMES } from '../helpers/podman.js';
+import { IS_ROOT, rootTest, NEEDS_ROOT as why } from '../helpers/root.js';
 
-const isRoot = process.getuid?.() === 0;
-const rootTest = isRoot ? test : test.skip;
-const why = isRoot ? '' : ' [skipped: needs root]';
 const slot = limiter(6);
 
 test.before('environment, binary, fixtures', async (t) => {
-  if (!isRoot) return;
+  if (!IS_ROOT) return;
   t.is(podmanUnavailableReason(), undefined);
   await hookBinary();
   await fixtureManifest('h200');

@@ -10,14 +10,12 @@ import test from 'ava';
 import { fixtureManifest, hookBinary } from '../helpers/hook-env.js';
 import { climbingLink, gpuWorks, limiter, makeCanary, START_PATHS, startContainer, type RootfsEdit, type StartPath } from '../helpers/hostile.js';
 import { podmanUnavailableReason, RUNTIMES } from '../helpers/podman.js';
+import { IS_ROOT, rootTest, NEEDS_ROOT as why } from '../helpers/root.js';
 
-const isRoot = process.getuid?.() === 0;
-const rootTest = isRoot ? test : test.skip;
-const why = isRoot ? '' : ' [skipped: needs root]';
 const slot = limiter(6);
 
 test.before('environment, binary, fixtures', async (t) => {
-  if (!isRoot) return;
+  if (!IS_ROOT) return;
   t.is(podmanUnavailableReason(), undefined);
   await hookBinary();
   await Promise.all([fixtureManifest('h200'), fixtureManifest('rhel-2gpu')]);

@@ -13,10 +13,8 @@ import { promisify } from 'node:util';
 import { fixtureManifest, hookBinary, HOOK_BIN, makeBundle, parseProbe, PROBE, RUNTIME_PATHS, show, tempDir } from '../helpers/hook-env.js';
 import { hostMountsUnder, makeCanary, MINIMAL_ENV, treeChanges } from '../helpers/hostile.js';
 import { podmanUnavailableReason, run, RUNTIMES, type Runtime } from '../helpers/podman.js';
+import { IS_ROOT, rootSerial as rootTest, NEEDS_ROOT as why } from '../helpers/root.js';
 
-const isRoot = process.getuid?.() === 0;
-const rootTest = isRoot ? test.serial : test.skip;
-const why = isRoot ? '' : ' [skipped: needs root]';
 const execFileP = promisify(execFile);
 // OCI_GPU_RACE_STARTS raises it for a longer soak.
 const STARTS = Number(process.env.OCI_GPU_RACE_STARTS ?? 30);
@@ -24,7 +22,7 @@ const STARTS = Number(process.env.OCI_GPU_RACE_STARTS ?? 30);
 let flipper = '';
 
 test.before('environment, binary, fixtures, flipper', async (t) => {
-  if (!isRoot) return;
+  if (!IS_ROOT) return;
   t.is(podmanUnavailableReason(), undefined);
   await hookBinary();
   await fixtureManifest('h200');

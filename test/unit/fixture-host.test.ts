@@ -13,11 +13,10 @@ import {
   type FixtureHostName,
 } from '../../scripts/fixture-host.js';
 import { REPO_ROOT } from '../helpers/paths.js';
+import { IS_ROOT, rootTest } from '../helpers/root.js';
 
 const CLI = path.join(REPO_ROOT, 'dist/scripts/fixture-host.js');
-const isRoot = process.getuid?.() === 0;
 // Building needs mknod (root); without root these tests cannot run at all.
-const rootTest = isRoot ? test : test.skip;
 
 function devOf(file: string): { type: string; major: number; minor: number; mode: number } {
   const st = fs.lstatSync(file);
@@ -431,7 +430,7 @@ rootTest('CLI: prints the path; with DEST builds there; errors are one line', as
 });
 
 const haveSetpriv = hasTool('setpriv');
-(isRoot && haveSetpriv ? test : test.skip)('without root a cold build fails with a one-line error', async (t) => {
+(IS_ROOT && haveSetpriv ? test : test.skip)('without root a cold build fails with a one-line error', async (t) => {
   const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fixture-cache-'));
   fs.chmodSync(cacheDir, 0o777);
   try {

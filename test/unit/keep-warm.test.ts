@@ -8,9 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../../src/model/logger.js';
 import { KeepWarm, persistencedRunning } from '../../src/watch/keep-warm.js';
-
-const isRoot = process.getuid?.() === 0;
-const rootTest = isRoot ? test : test.skip;
+import { IS_ROOT, rootTest } from '../helpers/root.js';
 
 function tree(t: ExecutionContext): string {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'oci-gpu-keep-warm-'));
