@@ -2,6 +2,7 @@
 // the single-file binary (built once per change of its sources, under a lock so parallel ava
 // workers never build it twice), fixture hosts with their manifests, temp hooks.d folders made from
 // the repository's hooks.d/*.json, bare OCI bundles for runc/crun, and the probe a container runs.
+import type { ExecutionContext } from 'ava';
 import { execFile, spawn } from 'node:child_process';
 import { chmodSync, closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -467,4 +468,23 @@ export function configDevices(config: Record<string, any> | undefined): string[]
 /** Destinations of a config's mounts. */
 export function configMounts(config: Record<string, any> | undefined): string[] {
   return ((config?.mounts ?? []) as { destination: string }[]).map((m) => m.destination);
+}
+
+/**
+ * Asserts what a GPU container's probe must show: exactly the asked GPU nodes with their numbers,
+ * the control and uvm nodes, every node opening with ENXIO (the device cgroup allowed it), libcuda and
+ * libnvidia-ml in the ld cache from `libDir`, and the fake nvidia-smi loading libnvidia-ml from there.
+ */
+export function assertProbe(t: ExecutionContext, probe: ProbeResult, ctx: string, want: { gpus: number[]; libDir: string; driver: string }): void {
+  const gpuNodes = [...probe.nodes.keys()].filter((p) => /^\/dev\/nvidia\d+$/.test(p)).sort();
+  t.deepEqual(gpuNodes, want.gpus.map((n) => `/dev/nvidia${n}`), ctx);
+  for (const n of want.gpus) t.is(probe.nodes.get(`/dev/nvidia${n}`)?.dev, `195:${n}`, ctx);
+  t.true(probe.nodes.has('/dev/nvidiactl'), ctx);
+  t.true(probe.nodes.has('/dev/nvidia-uvm'), ctx);
+  // ENXIO, not EPERM: the hook's devices.allow lines reached the container's devices cgroup.
+  for (const [p, n] of probe.nodes) t.is(n.open, ENXIO, `open ${p}\n${ctx}`);
+  for (const s of ['libcuda.so.1', 'libnvidia-ml.so.1']) t.true(probe.ldcacheLines.some((l) => l.startsWith(`${s} (libc6,x86-64) => ${want.libDir}/`)), `${s}\n${ctx}`);
+  t.is(probe.smiExit, 0, ctx);
+  t.regex(probe.smi, new RegExp(`^Driver Version: ${want.driver.replace(/\./g, '\\.')}$`, 'm'), ctx);
+  t.regex(probe.smi, new RegExp(`^NVML library: ${want.libDir}/libnvidia-ml\\.so\\.1$`, 'm'), ctx);
 }

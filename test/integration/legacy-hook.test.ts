@@ -10,6 +10,7 @@ import { copyFileSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { devicesCgroupPath, refuseUnlessAllowed } from '../../src/hook/legacy.js';
 import {
+  assertProbe,
   captureHook,
   configDevices,
   ENXIO,
@@ -46,19 +47,6 @@ function smiMounts(stdout: string): number {
   return Number(/^smi-mounts (\d+)$/m.exec(stdout)?.[1] ?? NaN);
 }
 
-function assertProbe(t: ExecutionContext, probe: ProbeResult, ctx: string, want: { gpus: number[]; libDir: string; driver: string }): void {
-  const gpuNodes = [...probe.nodes.keys()].filter((p) => /^\/dev\/nvidia\d+$/.test(p)).sort();
-  t.deepEqual(gpuNodes, want.gpus.map((n) => `/dev/nvidia${n}`), ctx);
-  for (const n of want.gpus) t.is(probe.nodes.get(`/dev/nvidia${n}`)?.dev, `195:${n}`, ctx);
-  t.true(probe.nodes.has('/dev/nvidiactl'), ctx);
-  t.true(probe.nodes.has('/dev/nvidia-uvm'), ctx);
-  // ENXIO, not EPERM: the hook's devices.allow lines reached the container's devices cgroup.
-  for (const [p, n] of probe.nodes) t.is(n.open, ENXIO, `open ${p}\n${ctx}`);
-  for (const s of ['libcuda.so.1', 'libnvidia-ml.so.1']) t.true(probe.ldcacheLines.some((l) => l.startsWith(`${s} (libc6,x86-64) => ${want.libDir}/`)), `${s}\n${ctx}`);
-  t.is(probe.smiExit, 0, ctx);
-  t.regex(probe.smi, new RegExp(`^Driver Version: ${want.driver.replace(/\./g, '\\.')}$`, 'm'), ctx);
-  t.regex(probe.smi, new RegExp(`^NVML library: ${want.libDir}/libnvidia-ml\\.so\\.1$`, 'm'), ctx);
-}
 
 /** True when a list of OCI device rules lets 195:minor through (the runtime would have allowed it). */
 function specAllows(config: Record<string, any> | undefined, major: number, minor: number): boolean {

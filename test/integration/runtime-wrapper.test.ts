@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import {
+  assertProbe,
   configDevices,
   ENXIO,
   fixtureManifest,
@@ -56,18 +57,6 @@ function runToFiles(cmd: string, args: string[], outFile: string, cwd?: string):
   });
 }
 
-function assertProbe(t: ExecutionContext, probe: ProbeResult, ctx: string, want: { gpus: number[]; libDir: string; driver: string }): void {
-  const gpuNodes = [...probe.nodes.keys()].filter((p) => /^\/dev\/nvidia\d+$/.test(p)).sort();
-  t.deepEqual(gpuNodes, want.gpus.map((n) => `/dev/nvidia${n}`), ctx);
-  for (const n of want.gpus) t.is(probe.nodes.get(`/dev/nvidia${n}`)?.dev, `195:${n}`, ctx);
-  t.true(probe.nodes.has('/dev/nvidiactl'), ctx);
-  t.true(probe.nodes.has('/dev/nvidia-uvm'), ctx);
-  for (const [p, n] of probe.nodes) t.is(n.open, ENXIO, `open ${p}\n${ctx}`);
-  for (const s of ['libcuda.so.1', 'libnvidia-ml.so.1']) t.true(probe.ldcacheLines.some((l) => l.startsWith(`${s} (libc6,x86-64) => ${want.libDir}/`)), `${s}\n${ctx}`);
-  t.is(probe.smiExit, 0, ctx);
-  t.regex(probe.smi, new RegExp(`^Driver Version: ${want.driver.replace(/\./g, '\\.')}$`, 'm'), ctx);
-  t.regex(probe.smi, new RegExp(`^NVML library: ${want.libDir}/libnvidia-ml\\.so\\.1$`, 'm'), ctx);
-}
 
 const wrappedRun = test.macro({
   async exec(t, runtime: Runtime) {
