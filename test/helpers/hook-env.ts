@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { buildFixtureHost, type FixtureHostName } from '../../scripts/fixture-host.js';
+import { releaseDirLock, tryDirLock } from './dir-lock.js';
 import { REPO_ROOT } from './paths.js';
 import { run, TEST_ROOTFS, type RunResult, type Runtime } from './podman.js';
 
@@ -65,40 +66,6 @@ function binaryIsCurrent(): boolean {
 const LOCK = path.join(REPO_ROOT, 'build/.oci-gpu-hook.build-lock');
 const LOCK_STALE_MS = 5 * 60_000;
 
-/** Takes the build lock (a folder: mkdir is atomic) or returns false when another process holds it. */
-function tryLock(): boolean {
-  mkdirSync(path.dirname(LOCK), { recursive: true });
-  try {
-    mkdirSync(LOCK);
-    writeFileSync(path.join(LOCK, 'pid'), String(process.pid));
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-  }
-  // A lock whose owner died (or that is older than any build) is taken over.
-  let owner = NaN;
-  try {
-    owner = Number(readFileSync(path.join(LOCK, 'pid'), 'utf8'));
-  } catch {
-    /* being written or removed */
-  }
-  let alive = true;
-  if (Number.isInteger(owner)) {
-    try {
-      process.kill(owner, 0);
-    } catch {
-      alive = false;
-    }
-  }
-  let age = 0;
-  try {
-    age = Date.now() - statSync(LOCK).mtimeMs;
-  } catch {
-    return false;
-  }
-  if (!alive || age > LOCK_STALE_MS) rmSync(LOCK, { recursive: true, force: true });
-  return false;
-}
 
 let binaryReady: Promise<string> | undefined;
 
@@ -110,7 +77,7 @@ export function hookBinary(): Promise<string> {
   binaryReady ??= (async () => {
     const deadline = Date.now() + 4 * 60_000;
     while (!binaryIsCurrent()) {
-      if (tryLock()) {
+      if (tryDirLock(LOCK, LOCK_STALE_MS).taken) {
         try {
           if (!binaryIsCurrent()) {
             try {
@@ -121,7 +88,7 @@ export function hookBinary(): Promise<string> {
             }
           }
         } finally {
-          rmSync(LOCK, { recursive: true, force: true });
+          releaseDirLock(LOCK);
         }
         if (!binaryIsCurrent()) {
           // Sources changed during the build (someone is editing): the binary is still new enough for this run.

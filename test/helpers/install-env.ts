@@ -3,6 +3,7 @@
 // test), file-tree snapshots, and the lock that serialises tests touching the real /usr, /etc, /run.
 import { copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { releaseDirLock, tryDirLock } from './dir-lock.js';
 import { hookBinary, show, tempDir } from './hook-env.js';
 import { REPO_ROOT } from './paths.js';
 import { run, type RunResult } from './podman.js';
@@ -78,39 +79,17 @@ const LOCK = '/var/lib/oci-gpu-test/system-install.lock';
  * atomic; a lock whose owner died is taken over), so two such tests never overlap.
  */
 export async function withSystemLock<T>(fn: () => Promise<T>, timeoutMs = 10 * 60_000): Promise<T> {
-  mkdirSync(path.dirname(LOCK), { recursive: true });
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    try {
-      mkdirSync(LOCK);
-      writeFileSync(path.join(LOCK, 'pid'), String(process.pid));
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      let owner = NaN;
-      try {
-        owner = Number(readFileSync(path.join(LOCK, 'pid'), 'utf8'));
-      } catch {
-        /* being written */
-      }
-      if (Number.isInteger(owner) && !alive(owner)) rmSync(LOCK, { recursive: true, force: true });
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${LOCK} (held by pid ${owner})`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    const { taken, owner } = tryDirLock(LOCK);
+    if (taken) break;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${LOCK} (held by pid ${owner})`);
+    await new Promise((r) => setTimeout(r, 250));
   }
   try {
     return await fn();
   } finally {
-    rmSync(LOCK, { recursive: true, force: true });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
+    releaseDirLock(LOCK);
   }
 }
 
