@@ -18,7 +18,7 @@ import path from 'node:path';
 import { serializeManifest } from '../../src/core/manifest-codec.js';
 import { hookMain, parseState, type HookIo } from '../../src/hook/main.js';
 import type { Manifest } from '../../src/model/manifest.js';
-import { fixtureManifest, hookBinary, tempDir } from '../helpers/hook-env.js';
+import { fixtureManifest, hookBinary, runBytes, tempDir } from '../helpers/hook-env.js';
 import { buildManifest } from '../helpers/manifests.js';
 import { SCHEMAS } from '../helpers/paths.js';
 import { validateOciConfig } from '../helpers/schema.js';
@@ -284,14 +284,13 @@ test('precreate in process: mutated real configs and junk give an edited config 
 test('precreate through the real binary (a few hundred runs): same contract, exit status from the process', async (t) => {
   const e = await env();
   const bin = await hookBinary();
-  const dir = tempDir('fuzz-stdin');
   let edited = 0;
   const inputs = fc.sample(fc.tuple(configInput(), fc.constantFrom(...e.manifests)), { numRuns: runs(300), seed: 5 });
   // Four at a time: each run is a process start (tens of ms); the order of results does not matter.
   for (let i = 0; i < inputs.length; i += 4) {
     await Promise.all(
       inputs.slice(i, i + 4).map(async ([input, manifest], j) => {
-        const r = await runBytes(bin, ['precreate', '--config', e.config, '--manifest', manifest], input, path.join(dir, String(i + j)));
+        const r = await runBytes(bin, ['precreate', '--config', e.config, '--manifest', manifest], input);
         if (r.signal) throw new Error(`the hook was killed (${r.signal}) on ${JSON.stringify(input.toString('utf8').slice(0, 200))}`);
         checkRun(r, input, 'precreate');
         if (r.code === 0 && !r.out.equals(input)) edited++;
@@ -301,19 +300,3 @@ test('precreate through the real binary (a few hundred runs): same contract, exi
   t.log(`${inputs.length} binary runs, ${edited} edited configs`);
   t.true(edited > 0);
 });
-
-/** Runs the binary with `input` (bytes) on stdin from a file, as runtimes give it; a clean minimal environment. */
-function runBytes(bin: string, args: string[], input: Buffer, file: string): Promise<{ code: number; out: Buffer; err: string; signal: string | null }> {
-  writeFileSync(file, input);
-  const fd = openSync(file, 'r');
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { stdio: [fd, 'pipe', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, timeout: 30_000 });
-    closeSync(fd);
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout!.on('data', (d: Buffer) => out.push(d));
-    child.stderr!.on('data', (d: Buffer) => err.push(d));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code: code ?? -1, out: Buffer.concat(out), err: Buffer.concat(err).toString('utf8'), signal }));
-  });
-}

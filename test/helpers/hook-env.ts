@@ -105,12 +105,20 @@ export function hookBinary(): Promise<string> {
   return binaryReady;
 }
 
+/** What runBytes gives back: stdout as bytes, for byte-for-byte comparisons. */
+export interface BytesResult {
+  code: number;
+  out: Buffer;
+  err: string;
+  signal: NodeJS.Signals | null;
+}
+
 /**
  * Runs the binary with `input` on stdin from a file, as Go and C runtimes give it (a blocking
  * descriptor): a Node pipe can be non-blocking and empty when the hook reads it (see the stdin test
- * in hook-podman.test.ts). Same result shape as podman.ts's run().
+ * in hook-podman.test.ts). A clean minimal environment.
  */
-export function runBinary(bin: string, args: string[], input: string, timeoutMs = 30_000): Promise<RunResult> {
+export function runBytes(bin: string, args: string[], input: string | Buffer, timeoutMs = 30_000): Promise<BytesResult> {
   const file = path.join(tempDir('stdin'), 'stdin');
   writeFileSync(file, input);
   const fd = openSync(file, 'r');
@@ -122,17 +130,21 @@ export function runBinary(bin: string, args: string[], input: string, timeoutMs 
     child.stdout!.on('data', (d: Buffer) => out.push(d));
     child.stderr!.on('data', (d: Buffer) => err.push(d));
     child.on('error', reject);
-    child.on('close', (code, signal) =>
-      resolve({
-        exitCode: code ?? -1,
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8'),
-        timedOut: signal === 'SIGTERM',
-        signal: signal ?? undefined,
-        command: [bin, ...args].join(' ') + ' <stdin-file',
-      }),
-    );
+    child.on('close', (code, signal) => resolve({ code: code ?? -1, out: Buffer.concat(out), err: Buffer.concat(err).toString('utf8'), signal }));
   });
+}
+
+/** runBytes with podman.ts's result shape (stdout as text), for assertion messages with show(). */
+export async function runBinary(bin: string, args: string[], input: string, timeoutMs = 30_000): Promise<RunResult> {
+  const r = await runBytes(bin, args, input, timeoutMs);
+  return {
+    exitCode: r.code,
+    stdout: r.out.toString('utf8'),
+    stderr: r.err,
+    timedOut: r.signal === 'SIGTERM',
+    signal: r.signal ?? undefined,
+    command: [bin, ...args].join(' ') + ' <stdin-file',
+  };
 }
 
 // ------------------------------------------------------------------------ fixture hosts, manifests
