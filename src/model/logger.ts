@@ -6,5 +6,3 @@ export interface Logger {
   debug(message: string): void;
 }
 
-/** A logger that drops everything. */
-export const nullLogger: Logger = { error() {}, warn() {}, info() {}, debug() {} };
