@@ -1,4 +1,4 @@
-/** Where the daemon's messages go: winston in the service, a null logger in tests. */
+/** Where the daemon's messages go (winston in the service). */
 export interface Logger {
   error(message: string): void;
   warn(message: string): void;
