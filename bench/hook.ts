@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { serializeManifest } from '../src/core/manifest-codec.js';
+import { serializeManifest } from '../src/core/manifest/manifest-codec.js';
 import type { Manifest } from '../src/model/manifest.js';
 import { gpuPciBusId, gpuUuid, scanFixture } from '../test/helpers/manifests.js';
 import { REPO_ROOT } from '../test/helpers/paths.js';

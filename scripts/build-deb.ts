@@ -1,7 +1,7 @@
 /**
  * build-deb — `npm run package`: builds build/oci-gpu_<version>_<arch>.deb with dpkg-deb, offline, from
  * the build (build/oci-gpu-hook, build/oci-gpu.mjs) and the same layout `oci-gpu install` uses
- * (src/core/install-layout.ts), plus packaging/deb/{postinst,prerm,postrm}.
+ * (src/core/install/install-layout.ts), plus packaging/deb/{postinst,prerm,postrm}.
  *
  *   node dist/scripts/build-deb.js [--source DIR] [--output DIR]
  *
@@ -19,7 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sha256Text } from '../src/adapters/install-fs.js';
 import { readSources, readVersion } from '../src/adapters/install-sources.js';
-import { INSTALL_PATHS, layoutInstall, NVIDIA_ENV_HOOK_FILE, rewriteHooksEntry } from '../src/core/install-layout.js';
+import { INSTALL_PATHS, layoutInstall, NVIDIA_ENV_HOOK_FILE, rewriteHooksEntry } from '../src/core/install/install-layout.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const PACKAGE = 'oci-gpu';

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { FileError } from '../errors.js';
 import type { HostFacts, InstallAction, PathState } from '../model/install.js';
-import { UNIT_NAME, underPrefix } from '../core/install-layout.js';
+import { UNIT_NAME, underPrefix } from '../core/install/install-layout.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { runCommand } from './exec.js';
 

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { InstallSources } from '../core/install-layout.js';
+import type { InstallSources } from '../core/install/install-layout.js';
 import { FileError, UsageError } from '../errors.js';
 import { sha256File } from './install-fs.js';
 

@@ -1,7 +1,7 @@
 import { createHostFs } from '../adapters/host-fs.js';
 import { writeFileAtomic } from '../adapters/atomic-write.js';
 import { loadConfig } from '../adapters/config-file.js';
-import { buildCdiSpec } from '../core/cdi-spec.js';
+import { buildCdiSpec } from '../core/plan/cdi-spec.js';
 import { scanHost } from '../discover/scan.js';
 import { UsageError } from '../errors.js';
 import { COMMON_FLAGS, parseFlags } from './args.js';

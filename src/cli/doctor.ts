@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { loadConfig } from '../adapters/config-file.js';
-import { exitStatusOf, formatDiagnosis, summarize } from '../core/diagnose.js';
-import { diagnoseContainer } from '../core/diagnose-container.js';
-import { checkDriver, diagnoseHost, expectedNodes } from '../core/diagnose-host.js';
+import { exitStatusOf, formatDiagnosis, summarize } from '../core/diagnose/diagnose.js';
+import { diagnoseContainer } from '../core/diagnose/diagnose-container.js';
+import { checkDriver, diagnoseHost, expectedNodes } from '../core/diagnose/diagnose-host.js';
 import { probeContainer, resolveContainer, type ContainerTarget } from '../doctor/container-probe.js';
 import { probeHost } from '../doctor/host-probe.js';
 import { UsageError } from '../errors.js';

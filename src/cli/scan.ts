@@ -1,7 +1,7 @@
 import { createHostFs } from '../adapters/host-fs.js';
 import { writeFileAtomic } from '../adapters/atomic-write.js';
 import { loadConfig } from '../adapters/config-file.js';
-import { serializeManifest } from '../core/manifest-codec.js';
+import { serializeManifest } from '../core/manifest/manifest-codec.js';
 import { scanHost } from '../discover/scan.js';
 import { COMMON_FLAGS, parseFlags } from './args.js';
 import { summarizeManifest } from './summary.js';

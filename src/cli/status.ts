@@ -1,7 +1,7 @@
 import { loadedDriverVersion } from '../adapters/manifest-file.js';
 import { readFileIfExists } from '../adapters/atomic-write.js';
 import { loadConfig } from '../adapters/config-file.js';
-import { parseManifest } from '../core/manifest-codec.js';
+import { parseManifest } from '../core/manifest/manifest-codec.js';
 import { formatError } from '../errors.js';
 import type { Manifest } from '../model/manifest.js';
 import { processAlive, readWatchStatus } from '../watch/status.js';

@@ -1,6 +1,6 @@
 import type { HostFs } from '../adapters/host-fs.js';
-import { parseProcDevices, type GpuInformation } from '../core/parse-proc.js';
-import type { DeviceNodes } from '../core/assemble-manifest.js';
+import { parseProcDevices, type GpuInformation } from '../core/parse/parse-proc.js';
+import type { DeviceNodes } from '../core/manifest/assemble-manifest.js';
 import type { DeviceNode } from '../model/edits.js';
 import type { Warn } from './warn.js';
 

@@ -1,6 +1,6 @@
 import path from 'node:path/posix';
 import type { HostFs } from '../adapters/host-fs.js';
-import { BINARIES } from '../core/classify.js';
+import { BINARIES } from '../core/manifest/classify.js';
 import type { CapabilityKey, DriverFile } from '../model/manifest.js';
 
 const BIN_DIRS = ['/usr/bin', '/usr/sbin', '/bin', '/sbin', '/usr/local/bin', '/usr/local/sbin'];

@@ -1,6 +1,6 @@
 import type { HostFs } from '../adapters/host-fs.js';
-import { parseDriverVersion } from '../core/parse-proc.js';
-import { cudaVersionForDriver } from '../core/gpu-facts.js';
+import { parseDriverVersion } from '../core/parse/parse-proc.js';
+import { cudaVersionForDriver } from '../core/manifest/gpu-facts.js';
 import { DRIVER_VERSION_FILES } from '../model/host-paths.js';
 import type { DriverInfo } from '../model/manifest.js';
 import type { Warn } from './warn.js';

@@ -1,5 +1,5 @@
 import type { HostFs } from '../adapters/host-fs.js';
-import { parseGpuInformation, type GpuInformation } from '../core/parse-proc.js';
+import { parseGpuInformation, type GpuInformation } from '../core/parse/parse-proc.js';
 import { GPUS_DIR } from '../model/host-paths.js';
 import type { Warn } from './warn.js';
 

@@ -1,7 +1,7 @@
 import path from 'node:path/posix';
 import type { HostFs } from '../adapters/host-fs.js';
-import { classifyLibrary, hasDriverVersion } from '../core/classify.js';
-import { parseLdCache } from '../core/parse-ld-cache.js';
+import { classifyLibrary, hasDriverVersion } from '../core/manifest/classify.js';
+import { parseLdCache } from '../core/parse/parse-ld-cache.js';
 import { LD_CACHE, LIBRARY_SUBDIRS } from '../model/host-paths.js';
 import type { DriverFile } from '../model/manifest.js';
 import type { Warn } from './warn.js';

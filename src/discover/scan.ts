@@ -1,5 +1,5 @@
 import type { HostFs } from '../adapters/host-fs.js';
-import { assembleManifest } from '../core/assemble-manifest.js';
+import { assembleManifest } from '../core/manifest/assemble-manifest.js';
 import type { Manifest } from '../model/manifest.js';
 import { discoverDeviceNodes } from './device-nodes.js';
 import { discoverDriver } from './driver-version.js';

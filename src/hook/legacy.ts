@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { openTargetInRoot, type RootfsTarget } from '../adapters/rootfs.js';
-import { devicesAllowLines, rulesAllow } from '../core/device-rules.js';
-import { asOciConfig, requestInputs } from '../core/oci-config.js';
-import { planEdits } from '../core/plan-edits.js';
-import { parseMountInfo } from '../core/parse-mountinfo.js';
-import { parseRequest } from '../core/request.js';
+import { devicesAllowLines, rulesAllow } from '../core/plan/device-rules.js';
+import { asOciConfig, requestInputs } from '../core/request/oci-config.js';
+import { planEdits } from '../core/plan/plan-edits.js';
+import { parseMountInfo } from '../core/parse/parse-mountinfo.js';
+import { parseRequest } from '../core/request/request.js';
 import { isWithin } from '../core/resolve-in-root.js';
 import { ExecError, FileError, RequestError } from '../errors.js';
 import type { Config } from '../model/config.js';
@@ -13,7 +13,7 @@ import type { MountInfo } from '../model/diagnosis.js';
 import type { ContainerEdits, DeviceNode, Mount } from '../model/edits.js';
 import type { OciConfig, OciDeviceCgroup, OciState } from '../model/oci.js';
 import { rootfsOf } from './ldcache.js';
-import { readManifestForHook } from './manifest.js';
+import { readManifestForStart } from '../adapters/manifest-file.js';
 
 // Runs inside the container's mount namespace (before pivot_root, so host paths still resolve):
 // creates device nodes, bind-mounts driver files read-only, then refreshes the ld cache. Targets
@@ -42,7 +42,7 @@ export async function legacyInject(state: OciState, config: Config, stage: Legac
   const request = parseRequest({ ...annotations, ...state.annotations }, env, config.cdi.kind);
   if (!request) return;
   const bundleConfig = asOciConfig(value, `bundle config "${file}"`);
-  const manifest = await readManifestForHook(config);
+  const manifest = await readManifestForStart(config);
   const { edits } = planEdits(manifest, request);
   if (alreadyApplied(bundleConfig, edits)) return;
   refuseInUserNamespace(readOrEmpty('/proc/self/uid_map'), bundleConfig.linux?.namespaces ?? [], stage);

@@ -3,13 +3,13 @@ import path from 'node:path';
 import { loadConfig } from '../adapters/config-file.js';
 import { refuseLinkedDeviceFolders } from '../adapters/rootfs.js';
 import { isObject } from '../core/check.js';
-import { asOciConfig, requestInputs } from '../core/oci-config.js';
-import { editConfigForRequest } from '../core/plan-config.js';
-import { parseRequest } from '../core/request.js';
+import { asOciConfig, requestInputs } from '../core/request/oci-config.js';
+import { editConfigForRequest } from '../core/plan/plan-config.js';
+import { parseRequest } from '../core/request/request.js';
 import { errorLine, exitCodeOf, ParseError, UsageError } from '../errors.js';
 import type { Config } from '../model/config.js';
 import type { OciState } from '../model/oci.js';
-import { readManifestForHook } from './manifest.js';
+import { readManifestForStart } from '../adapters/manifest-file.js';
 
 export const HOOK_HELP = `Usage: oci-gpu-hook <stage> [--manifest FILE] [--config FILE] [--debug]
 
@@ -161,7 +161,7 @@ export async function precreate(input: Buffer, config: Config): Promise<Buffer |
   if (!rootfs || !path.isAbsolute(rootfs)) {
     throw new ParseError(STDIN_CONFIG, [`root.path: must be an absolute path in precreate (got ${JSON.stringify(rootfs ?? null)})`]);
   }
-  const manifest = await readManifestForHook(config);
+  const manifest = await readManifestForStart(config);
   const edited = editConfigForRequest(oci, manifest, request, rootfs);
   refuseLinkedDeviceFolders(rootfs, (edited.linux?.devices ?? []).map((d) => d.path));
   return JSON.stringify(edited);

@@ -1,10 +1,10 @@
 // Runs the precreate planning once, on made-up values, while the startup snapshot is built: the
 // functions a container start needs are then already compiled in the snapshot instead of being
 // parsed and compiled on every start. Pure calls only: nothing of it may touch the host.
-import { parseManifest, serializeManifest } from '../core/manifest-codec.js';
-import { editConfigForRequest } from '../core/plan-config.js';
-import { parseRequest } from '../core/request.js';
-import { asOciConfig, requestInputs } from '../core/oci-config.js';
+import { parseManifest, serializeManifest } from '../core/manifest/manifest-codec.js';
+import { editConfigForRequest } from '../core/plan/plan-config.js';
+import { parseRequest } from '../core/request/request.js';
+import { asOciConfig, requestInputs } from '../core/request/oci-config.js';
 import { MANIFEST_SCHEMA, type Manifest } from '../model/manifest.js';
 
 const node = (path: string, major: number, minor: number) => ({ path, type: 'c' as const, major, minor, fileMode: 0o666, uid: 0, gid: 0 });

@@ -5,11 +5,11 @@ import path from 'node:path';
 import { writeFileAtomic } from '../adapters/atomic-write.js';
 import { loadConfig } from '../adapters/config-file.js';
 import { refuseLinkedDeviceFolders } from '../adapters/rootfs.js';
-import { asOciConfig, requestInputs } from '../core/oci-config.js';
-import { editConfigForRequest } from '../core/plan-config.js';
-import { parseRequest } from '../core/request.js';
+import { asOciConfig, requestInputs } from '../core/request/oci-config.js';
+import { editConfigForRequest } from '../core/plan/plan-config.js';
+import { parseRequest } from '../core/request/request.js';
 import { errorLine, exitCodeOf, ParseError, UsageError } from '../errors.js';
-import { readManifestForHook } from '../hook/manifest.js';
+import { readManifestForStart } from '../adapters/manifest-file.js';
 
 export const RUNTIME_HELP = `Usage: oci-gpu-runtime [--runtime PATH] [--manifest FILE] [--config FILE] <runc arguments>
 
@@ -77,7 +77,7 @@ export async function editBundle(bundle: string, options: { manifest?: string; c
   if (!request) return false;
   const oci = asOciConfig(value, `bundle config "${file}"`);
   const rootfs = path.resolve(bundle, oci.root?.path ?? 'rootfs');
-  const edited = editConfigForRequest(oci, await readManifestForHook(config), request, rootfs);
+  const edited = editConfigForRequest(oci, await readManifestForStart(config), request, rootfs);
   refuseLinkedDeviceFolders(rootfs, (edited.linux?.devices ?? []).map((d) => d.path));
   writeFileAtomic(file, JSON.stringify(edited), fs.statSync(file).mode & 0o777);
   return true;

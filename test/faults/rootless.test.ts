@@ -16,8 +16,8 @@
 import test, { type ExecutionContext } from 'ava';
 import { accessSync, chmodSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { planEdits } from '../../src/core/plan-edits.js';
-import { parseRequest } from '../../src/core/request.js';
+import { planEdits } from '../../src/core/plan/plan-edits.js';
+import { parseRequest } from '../../src/core/request/request.js';
 import { refuseInUserNamespace } from '../../src/hook/legacy.js';
 import { RequestError } from '../../src/errors.js';
 import type { Manifest } from '../../src/model/manifest.js';

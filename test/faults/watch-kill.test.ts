@@ -9,7 +9,7 @@
 import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseManifest, sameManifestContent } from '../../src/core/manifest-codec.js';
+import { parseManifest, sameManifestContent } from '../../src/core/manifest/manifest-codec.js';
 import { FIXTURE_DRIVER, TEST_SETTINGS, eventually, makeWatchPaths, runCli, sleep, startWatch, tempFiles, upgradeDriver, type WatchProcess, type WatchSettings } from '../helpers/watch.js';
 import { IS_ROOT, NEEDS_ROOT as why } from '../helpers/root.js';
 

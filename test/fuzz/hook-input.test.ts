@@ -15,7 +15,7 @@ import fc from 'fast-check';
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { serializeManifest } from '../../src/core/manifest-codec.js';
+import { serializeManifest } from '../../src/core/manifest/manifest-codec.js';
 import { hookMain, parseState, type HookIo } from '../../src/hook/main.js';
 import type { Manifest } from '../../src/model/manifest.js';
 import { fixtureManifest, hookBinary, runBytes, tempDir } from '../helpers/hook-env.js';

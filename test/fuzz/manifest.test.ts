@@ -1,4 +1,4 @@
-// Fuzzing parseManifest (src/core/manifest-codec.ts), the one gate between the manifest file and a
+// Fuzzing parseManifest (src/core/manifest/manifest-codec.ts), the one gate between the manifest file and a
 // container's config: any JSON value, any text, real manifests (scans of the checked-in fixture
 // hosts when root, synthetic ones otherwise) mutated structurally, cut short and damaged byte-wise.
 // Properties: parseManifest returns or throws one of our error classes, printed as one line; and
@@ -8,9 +8,9 @@ import test from 'ava';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseManifest, serializeManifest } from '../../src/core/manifest-codec.js';
-import { editConfigForRequest } from '../../src/core/plan-config.js';
-import type { GpuRequest } from '../../src/core/request.js';
+import { parseManifest, serializeManifest } from '../../src/core/manifest/manifest-codec.js';
+import { editConfigForRequest } from '../../src/core/plan/plan-config.js';
+import type { GpuRequest } from '../../src/core/request/request.js';
 import type { Manifest } from '../../src/model/manifest.js';
 import type { OciConfig } from '../../src/model/oci.js';
 import { buildManifest, scanFixture } from '../helpers/manifests.js';

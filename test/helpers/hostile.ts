@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { buildCdiSpec } from '../../src/core/cdi-spec.js';
+import { buildCdiSpec } from '../../src/core/plan/cdi-spec.js';
 import type { Manifest } from '../../src/model/manifest.js';
 import {
   HOOK_BIN,

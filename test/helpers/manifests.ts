@@ -3,8 +3,8 @@
 // `root` other than "/", every node and mount gets a root-prefixed hostPath, as `scan --root` does.
 // scanFixture() scans one of the checked-in fixture hosts instead (builds it first; needs root).
 import { createHostFs } from '../../src/adapters/host-fs.js';
-import { RO_MOUNT, RW_MOUNT } from '../../src/core/assemble-manifest.js';
-import { architectureOfModel, brandOfModel, cudaVersionForDriver } from '../../src/core/gpu-facts.js';
+import { RO_MOUNT, RW_MOUNT } from '../../src/core/manifest/assemble-manifest.js';
+import { architectureOfModel, brandOfModel, cudaVersionForDriver } from '../../src/core/manifest/gpu-facts.js';
 import { scanHost } from '../../src/discover/scan.js';
 import type { ContainerEdits, DeviceNode, Mount } from '../../src/model/edits.js';
 import {

@@ -8,9 +8,9 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, wr
 import os from 'node:os';
 import path from 'node:path';
 import { createHostFs } from '../../src/adapters/host-fs.js';
-import { buildCdiSpec } from '../../src/core/cdi-spec.js';
-import { checkContainerCgroup } from '../../src/core/diagnose-container.js';
-import { serializeManifest } from '../../src/core/manifest-codec.js';
+import { buildCdiSpec } from '../../src/core/plan/cdi-spec.js';
+import { checkContainerCgroup } from '../../src/core/diagnose/diagnose-container.js';
+import { serializeManifest } from '../../src/core/manifest/manifest-codec.js';
 import { main } from '../../src/cli/main.js';
 import { bundleConfigOf, probeContainer, resolveContainer } from '../../src/doctor/container-probe.js';
 import { scanHost } from '../../src/discover/scan.js';

@@ -1,12 +1,12 @@
 import test, { type ExecutionContext } from 'ava';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { applyEditsToConfig } from '../../src/core/apply-config.js';
-import { rulesAllow } from '../../src/core/device-rules.js';
-import { ldcacheHook } from '../../src/core/ldcache.js';
-import { planEdits } from '../../src/core/plan-edits.js';
-import { editConfigForRequest } from '../../src/core/plan-config.js';
-import { parseRequest } from '../../src/core/request.js';
+import { applyEditsToConfig } from '../../src/core/plan/apply-config.js';
+import { rulesAllow } from '../../src/core/plan/device-rules.js';
+import { ldcacheHook } from '../../src/core/plan/post-mount.js';
+import { planEdits } from '../../src/core/plan/plan-edits.js';
+import { editConfigForRequest } from '../../src/core/plan/plan-config.js';
+import { parseRequest } from '../../src/core/request/request.js';
 import type { ContainerEdits, DeviceNode, Hook } from '../../src/model/edits.js';
 import { CAPABILITIES } from '../../src/model/manifest.js';
 import type { OciConfig } from '../../src/model/oci.js';

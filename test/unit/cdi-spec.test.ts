@@ -1,6 +1,6 @@
 import test, { type ExecutionContext } from 'ava';
-import { buildCdiSpec, DEFAULT_CDI_KIND, minimumCdiVersion, type CdiSpec } from '../../src/core/cdi-spec.js';
-import { HOOK_ENV } from '../../src/core/ldcache.js';
+import { buildCdiSpec, DEFAULT_CDI_KIND, minimumCdiVersion, type CdiSpec } from '../../src/core/plan/cdi-spec.js';
+import { HOOK_ENV } from '../../src/core/plan/post-mount.js';
 import type { ContainerEdits } from '../../src/model/edits.js';
 import type { Manifest } from '../../src/model/manifest.js';
 import { buildManifest, deepFreeze, gpuUuid, mountedPaths, nodePaths, scanFixture, type ManifestOptions } from '../helpers/manifests.js';

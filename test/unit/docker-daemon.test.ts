@@ -1,7 +1,7 @@
 // daemon.json edits: our runtime entry in, other keys and runtimes kept, formatting kept, unparsable
 // files refused with one line naming the file, removal only of an entry still as we wrote it.
 import test from 'ava';
-import { addDockerRuntime, parseDaemonJson, removeDockerRuntime } from '../../src/core/docker-daemon.js';
+import { addDockerRuntime, parseDaemonJson, removeDockerRuntime } from '../../src/core/install/docker-daemon.js';
 import { ParseError } from '../../src/errors.js';
 
 const FILE = '/etc/docker/daemon.json';

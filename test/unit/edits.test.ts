@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { appendEdits, dedupeEdits, isEmptyEdits } from '../../src/core/edits.js';
+import { appendEdits, dedupeEdits, isEmptyEdits } from '../../src/core/plan/edits.js';
 import type { ContainerEdits, DeviceNode, Hook, Mount } from '../../src/model/edits.js';
 import { charNode, deepFreeze, fileMount } from '../helpers/manifests.js';
 

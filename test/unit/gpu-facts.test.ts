@@ -1,5 +1,5 @@
 import test from 'ava';
-import { architectureOfModel, brandOfModel, compareVersions, cudaVersionForDriver } from '../../src/core/gpu-facts.js';
+import { architectureOfModel, brandOfModel, compareVersions, cudaVersionForDriver } from '../../src/core/manifest/gpu-facts.js';
 
 // --- compareVersions ---
 

@@ -42,7 +42,7 @@ test('the hook bundle holds no chokidar, winston, discovery, watcher or CLI code
 test('execa is loaded only on demand (legacy, ldcache and rescan paths), never at precreate start', async (t) => {
   const meta = await bundleGraph();
   const eager = staticClosure(meta, 'src/hook/sea-main.ts');
-  t.true(eager.has('src/core/plan-config.ts'));
+  t.true(eager.has('src/core/plan/plan-config.ts'));
   t.true(Object.keys(meta.inputs).some((f) => f.includes('node_modules/execa/')), 'sanity: execa is in the bundle');
   t.deepEqual([...eager].filter((f) => f.includes('node_modules/execa/') || f === 'src/adapters/exec.ts'), []);
 });

@@ -2,8 +2,8 @@
 // changes nothing, the config kept, the record, systemd or not, --prefix, --docker, uninstall.
 import test from 'ava';
 import crypto from 'node:crypto';
-import { parseInstallRecord, planInstall, planUninstall, type DockerState } from '../../src/core/install-plan.js';
-import { launcherScript, layoutInstall, rewriteConfig, rewriteHooksEntry, rewriteUnit, type InstallSources } from '../../src/core/install-layout.js';
+import { parseInstallRecord, planInstall, planUninstall, type DockerState } from '../../src/core/install/install-plan.js';
+import { launcherScript, layoutInstall, rewriteConfig, rewriteHooksEntry, rewriteUnit, type InstallSources } from '../../src/core/install/install-layout.js';
 import { OciGpuError, ParseError } from '../../src/errors.js';
 import type { HostFacts, InstallAction, InstallOptions, InstallPlan, InstallRecord, PathState } from '../../src/model/install.js';
 

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { HOOK_ENV, ldcacheHook } from '../../src/core/ldcache.js';
+import { HOOK_ENV, ldcacheHook } from '../../src/core/plan/post-mount.js';
 
 // The post-mount step's shell reads the runtime state and must find the container's pid and nothing
 // a container could plant: run it for real with /bin/echo standing in for nsenter.

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { parseManifest, sameManifestContent, serializeManifest } from '../../src/core/manifest-codec.js';
+import { parseManifest, sameManifestContent, serializeManifest } from '../../src/core/manifest/manifest-codec.js';
 import { ManifestError, ParseError } from '../../src/errors.js';
 import type { Manifest } from '../../src/model/manifest.js';
 import { buildManifest, scanFixture, type ManifestOptions } from '../helpers/manifests.js';

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ldCacheArch, parseLdCache, type LdCacheArch, type LdCacheEntry } from '../../src/core/parse-ld-cache.js';
+import { ldCacheArch, parseLdCache, type LdCacheArch, type LdCacheEntry } from '../../src/core/parse/parse-ld-cache.js';
 import { ParseError } from '../../src/errors.js';
 import { FIXTURES } from '../helpers/paths.js';
 

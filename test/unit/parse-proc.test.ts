@@ -9,7 +9,7 @@ import {
   parseGpuInformation,
   parseProcDevices,
   type GpuInformation,
-} from '../../src/core/parse-proc.js';
+} from '../../src/core/parse/parse-proc.js';
 import { ParseError } from '../../src/errors.js';
 import { FIXTURES } from '../helpers/paths.js';
 

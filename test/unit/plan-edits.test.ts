@@ -1,6 +1,6 @@
 import test from 'ava';
-import { describeGpus, planEdits, selectGpus, type Plan } from '../../src/core/plan-edits.js';
-import { parseRequest, type GpuRequest } from '../../src/core/request.js';
+import { describeGpus, planEdits, selectGpus, type Plan } from '../../src/core/plan/plan-edits.js';
+import { parseRequest, type GpuRequest } from '../../src/core/request/request.js';
 import { RequestError } from '../../src/errors.js';
 import { CAPABILITIES, type Capability, type Manifest } from '../../src/model/manifest.js';
 import { buildManifest, deepFreeze, gpuPciBusId, gpuUuid, mountedPaths, nodePaths, scanFixture } from '../helpers/manifests.js';

@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { CAPABILITIES_ANNOTATION, DEFAULT_CAPABILITIES, DEVICES_ANNOTATION, parseRequest, shorten, type GpuRequest } from '../../src/core/request.js';
+import { CAPABILITIES_ANNOTATION, DEFAULT_CAPABILITIES, DEVICES_ANNOTATION, parseRequest, shorten, type GpuRequest } from '../../src/core/request/request.js';
 import { RequestError } from '../../src/errors.js';
 import { CAPABILITIES } from '../../src/model/manifest.js';
 

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { checkRequirements } from '../../src/core/requirements.js';
+import { checkRequirements } from '../../src/core/request/requirements.js';
 import { RequestError } from '../../src/errors.js';
 import type { Gpu, Manifest } from '../../src/model/manifest.js';
 import { buildManifest, deepFreeze, type GpuOptions } from '../helpers/manifests.js';

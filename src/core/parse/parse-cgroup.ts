@@ -1,4 +1,4 @@
-import type { OciDeviceCgroup } from '../model/oci.js';
+import type { OciDeviceCgroup } from '../../model/oci.js';
 
 /** One line of /proc/<pid>/cgroup: hierarchy id, controllers ([] for the v2 line "0::/path"), path. */
 export interface CgroupLine {

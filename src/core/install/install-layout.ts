@@ -1,8 +1,8 @@
 // Where oci-gpu's files go on a host and what each holds: one layout for `oci-gpu install` and the .deb.
 import path from 'node:path/posix';
-import { DEFAULT_CONFIG_PATH } from './config.js';
+import { DEFAULT_CONFIG_PATH } from '../config.js';
 import { DOCKER_RUNTIME_NAME } from './docker-daemon.js';
-import type { DockerRuntime, FileSource, InstallOptions, Placement } from '../model/install.js';
+import type { DockerRuntime, FileSource, InstallOptions, Placement } from '../../model/install.js';
 
 /** Host paths of everything installed (before any --prefix). The defaults of hook.path and hook.scanCommand name the first and fourth. */
 export const INSTALL_PATHS = Object.freeze({

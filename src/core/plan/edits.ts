@@ -1,4 +1,4 @@
-import type { ContainerEdits, DeviceNode, Hook, Mount } from '../model/edits.js';
+import type { ContainerEdits, DeviceNode, Hook, Mount } from '../../model/edits.js';
 
 /** Returns a + b (env, nodes, mounts, hooks concatenated in order); never mutates its inputs. */
 export function appendEdits(...parts: (ContainerEdits | undefined)[]): ContainerEdits {

@@ -1,10 +1,10 @@
-import type { Manifest } from '../model/manifest.js';
-import type { OciConfig } from '../model/oci.js';
+import type { Manifest } from '../../model/manifest.js';
+import type { OciConfig } from '../../model/oci.js';
 import { applyEditsToConfig } from './apply-config.js';
 import { appendEdits } from './edits.js';
-import { ldcacheHook } from './ldcache.js';
+import { ldcacheHook } from './post-mount.js';
 import { planEdits } from './plan-edits.js';
-import type { GpuRequest } from './request.js';
+import type { GpuRequest } from '../request/request.js';
 
 /**
  * Returns the config edited for a request: the planned nodes, allow rules and mounts, plus the

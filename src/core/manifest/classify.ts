@@ -1,4 +1,4 @@
-import type { CapabilityKey } from '../model/manifest.js';
+import type { CapabilityKey } from '../../model/manifest.js';
 
 // Driver libraries per capability, after NVIDIA's own lists (libnvidia-container), by name before ".so".
 const LIBRARIES: Record<Exclude<CapabilityKey, 'compat32' | 'unclassified'>, string[]> = {

@@ -1,7 +1,7 @@
 // Docker's /etc/docker/daemon.json: our entry under "runtimes", every other key left as it was.
-import { ParseError } from '../errors.js';
-import type { DockerRuntime } from '../model/install.js';
-import { isObject } from './check.js';
+import { ParseError } from '../../errors.js';
+import type { DockerRuntime } from '../../model/install.js';
+import { isObject } from '../check.js';
 
 /** The runtime name oci-gpu registers: `docker run --runtime oci-gpu`. */
 export const DOCKER_RUNTIME_NAME = 'oci-gpu';

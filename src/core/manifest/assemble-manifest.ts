@@ -1,8 +1,8 @@
-import { appendEdits, dedupeEdits } from './edits.js';
+import { appendEdits, dedupeEdits } from '../plan/edits.js';
 import { architectureOfModel, brandOfModel } from './gpu-facts.js';
-import type { GpuInformation } from './parse-proc.js';
-import type { ContainerEdits, DeviceNode, Mount } from '../model/edits.js';
-import { LIBRARY_SUBDIRS } from '../model/host-paths.js';
+import type { GpuInformation } from '../parse/parse-proc.js';
+import type { ContainerEdits, DeviceNode, Mount } from '../../model/edits.js';
+import { LIBRARY_SUBDIRS } from '../../model/host-paths.js';
 import {
   CAPABILITIES,
   MANIFEST_SCHEMA,
@@ -11,7 +11,7 @@ import {
   type DriverInfo,
   type HostTools,
   type Manifest,
-} from '../model/manifest.js';
+} from '../../model/manifest.js';
 
 /** Every NVIDIA device node found, grouped by what needs it. */
 export interface DeviceNodes {

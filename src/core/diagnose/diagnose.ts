@@ -1,4 +1,4 @@
-import type { Diagnosis, Finding, Level } from '../model/diagnosis.js';
+import type { Diagnosis, Finding, Level } from '../../model/diagnosis.js';
 
 const RANK: Record<Level, number> = { ok: 0, warn: 1, fail: 2 };
 

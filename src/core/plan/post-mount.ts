@@ -1,5 +1,5 @@
-import type { Hook } from '../model/edits.js';
-import type { HostTools } from '../model/manifest.js';
+import type { Hook } from '../../model/edits.js';
+import type { HostTools } from '../../model/manifest.js';
 
 /** The only environment the post-mount step gets: nothing of the container's or the runtime's. */
 export const HOOK_ENV = ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'];

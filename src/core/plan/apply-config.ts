@@ -1,5 +1,5 @@
-import type { ContainerEdits, Hook } from '../model/edits.js';
-import type { OciConfig, OciDevice, OciDeviceCgroup, OciHook } from '../model/oci.js';
+import type { ContainerEdits, Hook } from '../../model/edits.js';
+import type { OciConfig, OciDevice, OciDeviceCgroup, OciHook } from '../../model/oci.js';
 
 /**
  * Returns a copy of an OCI config with the edits applied the way a CDI-aware engine would:

@@ -1,4 +1,4 @@
-import { ParseError } from '../errors.js';
+import { ParseError } from '../../errors.js';
 
 /** What /proc/driver/nvidia/gpus/<bus>/information says about one GPU. */
 export interface GpuInformation {

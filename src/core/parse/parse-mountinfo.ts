@@ -1,4 +1,4 @@
-import type { MountInfo } from '../model/diagnosis.js';
+import type { MountInfo } from '../../model/diagnosis.js';
 
 /** Returns the mounts of a /proc/<pid>/mountinfo text in file order; malformed lines are skipped. */
 export function parseMountInfo(text: string): MountInfo[] {

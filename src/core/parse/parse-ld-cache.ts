@@ -1,5 +1,5 @@
 // Layouts from glibc sysdeps/generic/dl-cache.h; only little-endian caches (what x86 and aarch64 write) are read.
-import { ParseError } from '../errors.js';
+import { ParseError } from '../../errors.js';
 
 /** One library in an ld.so.cache: soname, full path, glibc flag word, hwcap (new format only) and decoded ABI. */
 export interface LdCacheEntry {

@@ -1,10 +1,10 @@
-import { RequestError } from '../errors.js';
-import type { ContainerEdits } from '../model/edits.js';
-import { CAPABILITIES, type Gpu, type Manifest } from '../model/manifest.js';
+import { RequestError } from '../../errors.js';
+import type { ContainerEdits } from '../../model/edits.js';
+import { CAPABILITIES, type Gpu, type Manifest } from '../../model/manifest.js';
 import { appendEdits, dedupeEdits } from './edits.js';
-import { normalizePciBusId } from './parse-proc.js';
-import { shorten, type GpuRequest } from './request.js';
-import { checkRequirements } from './requirements.js';
+import { normalizePciBusId } from '../parse/parse-proc.js';
+import { shorten, type GpuRequest } from '../request/request.js';
+import { checkRequirements } from '../request/requirements.js';
 
 /** The GPUs a request gets and everything the container needs for them. */
 export interface Plan {

@@ -1,6 +1,6 @@
-import { RequestError } from '../errors.js';
-import type { Gpu, Manifest } from '../model/manifest.js';
-import { compareVersions } from './gpu-facts.js';
+import { RequestError } from '../../errors.js';
+import type { Gpu, Manifest } from '../../model/manifest.js';
+import { compareVersions } from '../manifest/gpu-facts.js';
 import { shorten } from './request.js';
 
 const CONSTRAINT = /^([a-z][a-z0-9_]*)(>=|<=|==|!=|=|>|<)([A-Za-z0-9._-]+)$/;

@@ -1,6 +1,6 @@
-import { ParseError } from '../errors.js';
-import type { HooksDEntry } from '../model/diagnosis.js';
-import { expect, expectStrings, isObject, optional, type Problems } from './check.js';
+import { ParseError } from '../../errors.js';
+import type { HooksDEntry } from '../../model/diagnosis.js';
+import { expect, expectStrings, isObject, optional, type Problems } from '../check.js';
 
 const STAGES = ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop', 'precreate'];
 

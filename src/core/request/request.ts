@@ -1,5 +1,5 @@
-import { RequestError } from '../errors.js';
-import { CAPABILITIES, type Capability } from '../model/manifest.js';
+import { RequestError } from '../../errors.js';
+import { CAPABILITIES, type Capability } from '../../model/manifest.js';
 
 /** Annotation that asks for GPUs: "all", "none" or a comma list of indexes, UUIDs, PCI bus ids. */
 export const DEVICES_ANNOTATION = 'oci-gpu/devices';

@@ -1,12 +1,12 @@
 import path from 'node:path/posix';
-import { RequestError } from '../errors.js';
-import type { ContainerFacts, Finding, LdCacheFact } from '../model/diagnosis.js';
-import type { OciDeviceCgroup } from '../model/oci.js';
+import { RequestError } from '../../errors.js';
+import type { ContainerFacts, Finding, LdCacheFact } from '../../model/diagnosis.js';
+import type { OciDeviceCgroup } from '../../model/oci.js';
 import type { ExpectedNode } from './diagnose-host.js';
 import { finding } from './diagnose.js';
-import { rulesAllow } from './device-rules.js';
-import { parseDevicesList } from './parse-cgroup.js';
-import { parseRequest, type GpuRequest } from './request.js';
+import { rulesAllow } from '../plan/device-rules.js';
+import { parseDevicesList } from '../parse/parse-cgroup.js';
+import { parseRequest, type GpuRequest } from '../request/request.js';
 
 /** What the container checks need from the host: the loaded driver and the nodes it calls for. */
 export interface HostView {

@@ -1,9 +1,9 @@
 import path from 'node:path/posix';
-import type { CdiFileFact, Finding, HookFileFact, HostFacts, NodeFact } from '../model/diagnosis.js';
-import type { Manifest } from '../model/manifest.js';
-import { buildCdiSpec } from './cdi-spec.js';
+import type { CdiFileFact, Finding, HookFileFact, HostFacts, NodeFact } from '../../model/diagnosis.js';
+import type { Manifest } from '../../model/manifest.js';
+import { buildCdiSpec } from '../plan/cdi-spec.js';
 import { finding } from './diagnose.js';
-import { sameManifestContent } from './manifest-codec.js';
+import { sameManifestContent } from '../manifest/manifest-codec.js';
 
 /** The nvidia major when /proc/devices does not say (fixed by the driver). */
 const NVIDIA_MAJOR = 195;

@@ -1,7 +1,7 @@
-import { ManifestError, ParseError } from '../errors.js';
-import type { ContainerEdits, DeviceNode, Hook, Mount } from '../model/edits.js';
-import { CAPABILITIES, MANIFEST_SCHEMA, type Manifest } from '../model/manifest.js';
-import { expect, expectArray, expectStrings, isObject, optional, type Problems } from './check.js';
+import { ManifestError, ParseError } from '../../errors.js';
+import type { ContainerEdits, DeviceNode, Hook, Mount } from '../../model/edits.js';
+import { CAPABILITIES, MANIFEST_SCHEMA, type Manifest } from '../../model/manifest.js';
+import { expect, expectArray, expectStrings, isObject, optional, type Problems } from '../check.js';
 
 /** Returns the manifest as deterministic JSON text (fixed key order, trailing newline). */
 export function serializeManifest(m: Manifest): string {

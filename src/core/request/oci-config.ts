@@ -1,6 +1,6 @@
-import { ParseError } from '../errors.js';
-import type { OciConfig } from '../model/oci.js';
-import { expect, expectArray, expectStrings, isObject, type Problems } from './check.js';
+import { ParseError } from '../../errors.js';
+import type { OciConfig } from '../../model/oci.js';
+import { expect, expectArray, expectStrings, isObject, type Problems } from '../check.js';
 
 const HOOK_STAGES = ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'];
 

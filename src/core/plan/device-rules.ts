@@ -1,5 +1,5 @@
-import type { DeviceNode } from '../model/edits.js';
-import type { OciDeviceCgroup } from '../model/oci.js';
+import type { DeviceNode } from '../../model/edits.js';
+import type { OciDeviceCgroup } from '../../model/oci.js';
 
 /**
  * Returns true when an OCI device cgroup rule list lets the container read and write the node:

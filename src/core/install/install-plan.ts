@@ -1,9 +1,9 @@
 // Pure planning of `oci-gpu install` and `oci-gpu uninstall`: from what should be placed, what is
 // there now and what the last install recorded, to the steps that make the host right.
 import path from 'node:path/posix';
-import { OciGpuError, ParseError } from '../errors.js';
-import type { DockerRecord, HostFacts, InstallAction, InstallOptions, InstallPlan, InstallRecord, PathState, Placement, RecordedPath } from '../model/install.js';
-import { expect, isObject } from './check.js';
+import { OciGpuError, ParseError } from '../../errors.js';
+import type { DockerRecord, HostFacts, InstallAction, InstallOptions, InstallPlan, InstallRecord, PathState, Placement, RecordedPath } from '../../model/install.js';
+import { expect, isObject } from '../check.js';
 import { addDockerRuntime, removeDockerRuntime } from './docker-daemon.js';
 import { DOCKER_RUNTIME_NAME, dockerRuntimeEntry, INSTALL_PATHS, installedArgs, UNIT_NAME, underPrefix } from './install-layout.js';
 

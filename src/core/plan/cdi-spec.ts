@@ -1,7 +1,7 @@
-import type { ContainerEdits, DeviceNode, Hook } from '../model/edits.js';
-import type { Manifest } from '../model/manifest.js';
+import type { ContainerEdits, DeviceNode, Hook } from '../../model/edits.js';
+import type { Manifest } from '../../model/manifest.js';
 import { appendEdits, dedupeEdits } from './edits.js';
-import { HOOK_ENV } from './ldcache.js';
+import { HOOK_ENV } from './post-mount.js';
 
 export const DEFAULT_CDI_KIND = 'nvidia.com/gpu';
 
