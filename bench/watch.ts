@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { createHostFs } from '../src/adapters/host-fs.js';
 import { scanHost } from '../src/discover/scan.js';
 import { addGpu, makeWatchPaths, readJson, removeGpu, sleep, startWatch } from '../test/helpers/watch.js';
+import { cliBinary } from '../test/helpers/hook-env.js';
 
 const CHANGES = Number(process.env.BENCH_WATCH_CHANGES ?? 50);
 const IDLE_SECONDS = Number(process.env.BENCH_WATCH_IDLE_SECONDS ?? 60);
@@ -56,6 +57,7 @@ async function manifestWith(file: string, gpus: number, timeoutMs = 10_000): Pro
 
 /** Runs the benchmark and returns a Markdown section. */
 export async function run(): Promise<string> {
+  await cliBinary();
   const paths = makeWatchPaths('h200', {}); // every default
   const daemon = startWatch(paths, { notify: true, logLevel: 'info' });
   try {

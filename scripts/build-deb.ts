@@ -1,36 +1,39 @@
 /**
- * build-deb — `npm run package`: builds build/oci-gpu_<version>_<arch>.deb with dpkg-deb, offline, from
- * the build (build/oci-gpu-hook, build/oci-gpu.mjs) and the same layout `oci-gpu install` uses
+ * build-deb — `npm run package`: builds build/oci-gpu_<version>_<arch>.deb with dpkg-deb, offline, for
+ * amd64 and arm64, from the binaries scripts/build.sh made (build/linux-amd64/oci-gpu,
+ * build/linux-arm64/oci-gpu) and the same layout `oci-gpu install` uses
  * (src/core/install/install-layout.ts), plus packaging/deb/{postinst,prerm,postrm}.
  *
- *   node dist/scripts/build-deb.js [--source DIR] [--output DIR]
+ *   node dist/scripts/build-deb.js [--arch amd64|arm64]... [--output DIR]
  *
  * The package: /etc/oci-gpu/config.json5 is a conffile (dpkg keeps an edited one); the opt-in
  * hooks.d entry oci-gpu-nvidia-env.json goes to /usr/share/oci-gpu/hooks.d/ (copy it into a hooks
- * dir to turn it on). No hard dependency on nodejs: the CLI and the watcher need Node.js >= 20,
- * which Debian 12's nodejs (18) is not, and Node often comes from NodeSource or a tarball, which
- * dpkg cannot see. So "Recommends: nodejs (>= 20)", and postinst checks for a usable node and only
- * starts the watcher when there is one. The hook binary needs no node.
+ * dir to turn it on). The binary carries its runtime (Bun): the package depends on libc alone.
  */
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sha256Text } from '../src/adapters/install-fs.js';
-import { readSources, readVersion } from '../src/adapters/install-sources.js';
+import { sha256File, sha256Text } from '../src/adapters/install-fs.js';
+import { readSources, releaseVersion } from '../src/adapters/install-sources.js';
 import { INSTALL_PATHS, layoutInstall, NVIDIA_ENV_HOOK_FILE, rewriteHooksEntry } from '../src/core/install/install-layout.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const PACKAGE = 'oci-gpu';
 
-/** Builds the .deb; returns its path. Throws with dpkg-deb's message when it fails. */
-export function buildDeb(options: { source?: string; output?: string } = {}): string {
-  const source = path.resolve(options.source ?? REPO);
+/** Debian architecture → the folder scripts/build.sh builds it into. */
+export const DEB_ARCHES = { amd64: 'build/linux-amd64/oci-gpu', arm64: 'build/linux-arm64/oci-gpu' } as const;
+export type DebArch = keyof typeof DEB_ARCHES;
+
+/** Builds the .deb for `arch`; returns its path. Throws with dpkg-deb's message when it fails. */
+export function buildDeb(arch: DebArch, options: { output?: string } = {}): string {
+  const source = REPO;
   const output = path.resolve(options.output ?? path.join(REPO, 'build'));
-  const sources = readSources(source, 'build-deb');
-  const version = readVersion(source);
-  const arch = execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim();
+  const binary = path.join(REPO, DEB_ARCHES[arch]);
+  if (!fs.existsSync(binary)) throw new Error(`build-deb: "${binary}" is missing: run \`sh scripts/build.sh ${arch}\` first`);
+  const sources = { ...readSources('build-deb'), binary: { file: binary, sha256: sha256File(binary) } };
+  const version = releaseVersion();
   fs.mkdirSync(output, { recursive: true });
   const stage = fs.mkdtempSync(path.join(output, `.deb-stage-`));
   try {
@@ -67,9 +70,8 @@ export function buildDeb(options: { source?: string; output?: string } = {}): st
         `Architecture: ${arch}`,
         'Maintainer: oci-gpu developers <root@localhost>',
         `Installed-Size: ${installedKb}`,
-        // The hook is a Node single-executable: it links libstdc++ and libgcc_s, nothing else beyond libc.
-        'Depends: libc6 (>= 2.28), libstdc++6, libgcc-s1',
-        'Recommends: nodejs (>= 20)',
+        // Bun-compiled: it links libc, libm, libdl, libpthread and needs GLIBC_2.17 at most.
+        'Depends: libc6 (>= 2.17)',
         'Suggests: podman, docker.io | docker-ce',
         'Section: admin',
         'Priority: optional',
@@ -77,10 +79,8 @@ export function buildDeb(options: { source?: string; output?: string } = {}): st
         ' A watcher (oci-gpu-watch.service) discovers the driver and GPUs once and keeps',
         ' /run/oci-gpu/manifest.json and a CDI spec current; a small precreate hook',
         ' (hooks.d) or runtime wrapper (oci-gpu-runtime, for Docker) adds the GPUs a',
-        ' container asks for from that manifest.',
-        ' .',
-        ' The CLI and the watcher need Node.js >= 20 (Debian 12 ships 18: install it from',
-        ' NodeSource or set OCI_GPU_NODE); the hook does not.',
+        ' container asks for from that manifest. One self-contained executable: no',
+        ' Node.js or other runtime is needed.',
         '',
       ].join('\n'),
     );
@@ -96,7 +96,7 @@ export function buildDeb(options: { source?: string; output?: string } = {}): st
     const deb = path.join(output, `${PACKAGE}_${version}_${arch}.deb`);
     const tmp = `${deb}.${process.pid}.tmp`;
     try {
-      // xz -1: a third of the time of the default for a few MB more (the hook is a 100 MB node binary).
+      // xz -1: a third of the time of the default for a few MB more (the binary is ~110 MB).
       execFileSync('dpkg-deb', ['--root-owner-group', '-Zxz', '-z1', '--build', stage, tmp], { stdio: ['ignore', 'ignore', 'pipe'] });
     } catch (error) {
       fs.rmSync(tmp, { force: true });
@@ -121,21 +121,35 @@ function walk(dir: string): string[] {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const args = process.argv.slice(2);
-  const value = (flag: string) => {
-    const i = args.indexOf(flag);
-    return i >= 0 ? args[i + 1] : undefined;
-  };
-  if (args.includes('--help')) {
-    process.stdout.write('Usage: node dist/scripts/build-deb.js [--source DIR] [--output DIR]\nBuilds oci-gpu_<version>_<arch>.deb (default into build/) from build/oci-gpu-hook and build/oci-gpu.mjs.\n');
-  } else {
-    try {
-      const deb = buildDeb({ source: value('--source'), output: value('--output') });
-      process.stdout.write(`built ${path.relative(process.cwd(), deb) || deb} (${Math.round(fs.statSync(deb).size / 1e6)} MB)\n`);
-    } catch (error) {
-      const message = (error as Error).message;
-      process.stderr.write(`${message.startsWith('build-deb:') ? '' : 'build-deb: '}${message}\n`);
-      process.exitCode = 1;
+  const usage = 'Usage: node dist/scripts/build-deb.js [--arch amd64|arm64]... [--output DIR]\nBuilds oci-gpu_<version>_<arch>.deb (default: amd64 and arm64, into build/) from build/linux-<amd64|arm64>/oci-gpu.\n';
+  try {
+    const arches: DebArch[] = [];
+    let output: string | undefined;
+    const args = process.argv.slice(2);
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i]!;
+      const value = () => {
+        const v = args[++i];
+        if (v === undefined) throw new Error(`build-deb: ${a} needs a value`);
+        return v;
+      };
+      if (a === '--help' || a === '-h') {
+        process.stdout.write(usage);
+        process.exit(0);
+      } else if (a === '--arch') {
+        const v = value();
+        if (!(v in DEB_ARCHES)) throw new Error(`build-deb: unknown --arch "${v}": amd64 or arm64`);
+        arches.push(v as DebArch);
+      } else if (a === '--output') output = value();
+      else throw new Error(`build-deb: unknown argument "${a}" (see --help)`);
     }
+    for (const arch of arches.length ? arches : (Object.keys(DEB_ARCHES) as DebArch[])) {
+      const deb = buildDeb(arch, { output });
+      process.stdout.write(`built ${path.relative(process.cwd(), deb) || deb} (${Math.round(fs.statSync(deb).size / 1e6)} MB)\n`);
+    }
+  } catch (error) {
+    const message = (error as Error).message;
+    process.stderr.write(`${message.startsWith('build-deb:') ? '' : 'build-deb: '}${message}\n`);
+    process.exitCode = message.includes('unknown') || message.includes('needs a value') ? 2 : 1;
   }
 }

@@ -2,7 +2,7 @@
 # setup-host.sh — prepares this machine for the integration tests (root, idempotent, quiet when all
 # is in place). Network: Debian apt only.
 #   1. apt-installs what is missing of: podman crun runc uidmap gcc libc6-dev gcc-multilib (optional)
-#      python3 util-linux xz-utils systemd (only when systemd-analyze is missing).
+#      python3 util-linux xz-utils mawk gawk busybox systemd (only when systemd-analyze is missing).
 #   2. /etc/containers/containers.conf: [containers] default_ulimits (this VM lacks CAP_SYS_RESOURCE,
 #      so Podman's default nofile=1048576 makes every container fail with "setrlimit ... not permitted").
 #   3. cgroup hybrid mode: crun refuses to start ("cgroups in hybrid mode not supported, drop all
@@ -65,7 +65,8 @@ apt_install() {
 installed() { [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]; }
 
 missing=""
-for pkg in podman crun runc uidmap gcc libc6-dev python3 util-linux xz-utils; do
+# mawk, gawk and busybox: the post-mount step's awk is tested with each (mawk is Debian's and Ubuntu's default).
+for pkg in podman crun runc uidmap gcc libc6-dev python3 util-linux xz-utils mawk gawk busybox; do
   installed "$pkg" || missing="$missing $pkg"
 done
 # systemd is only wanted for systemd-analyze; never (re)install it when that is already there.

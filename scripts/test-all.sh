@@ -44,4 +44,6 @@ elif [ "${OCI_GPU_NPM_CI:-0}" = 1 ] || ! in_sync; then
   npm ci --no-audit --no-fund
 fi
 
+# Under test:all every prerequisite was just installed: a test that finds one missing fails instead of skipping.
+export OCI_GPU_TEST_ALL=1
 exec npm test

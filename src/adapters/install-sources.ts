@@ -1,41 +1,52 @@
-// The build install places: found beside the running CLI (the source tree, or a folder shipped with the bundle).
+// The release install places: the files built into the running binary (hooks.d/, packaging/,
+// package.json are embedded by scripts/build.sh), or the source tree when the source runs on Node.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { InstallSources } from '../core/install/install-layout.js';
-import { FileError, UsageError } from '../errors.js';
+import { FileError } from '../errors.js';
 import { sha256File } from './install-fs.js';
 
-/** The tree holding hooks.d/, packaging/ and build/: the nearest folder above this module that has them. */
-export function findSourceTree(command: string): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (fs.existsSync(path.join(dir, 'hooks.d', 'oci-gpu.json')) && fs.existsSync(path.join(dir, 'packaging'))) return dir;
-    const up = path.dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
-  throw new UsageError(`${command}: cannot find the build to install (hooks.d/, packaging/, build/): run it from the source tree after \`npm run build\`, or pass --source DIR`);
+/** Where the compiled binary's embedded files live (Bun's in-binary file system). */
+const EMBEDDED_ROOT = '/$bunfs/root';
+
+/** True in the Bun-compiled binary: its entry module lives in the embedded file system. */
+export function isCompiled(): boolean {
+  return process.argv[1]?.startsWith('/$bunfs/') ?? false;
 }
 
-/** Reads everything layoutInstall needs from a source tree; throws FileError naming the first missing file. */
-export function readSources(source: string, command: string): InstallSources {
-  const need = (rel: string, hint = '') => {
-    const file = path.join(source, rel);
-    if (!fs.existsSync(file)) throw new FileError(file, `${command}: "${file}" is missing${hint}`);
-    return file;
+/** The folder holding hooks.d/, packaging/ and package.json: embedded in the binary, or the repository. */
+export function releaseRoot(): string {
+  // dist/src/adapters/install-sources.js → the repository root.
+  return isCompiled() ? EMBEDDED_ROOT : path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+}
+
+/** The executable install places: the running binary, or build/oci-gpu of the repository on Node. */
+export function releaseBinary(command: string): string {
+  if (isCompiled()) return process.execPath;
+  const file = path.join(releaseRoot(), 'build/oci-gpu');
+  if (!fs.existsSync(file)) throw new FileError(file, `${command}: "${file}" is missing: run \`npm run build\` first`);
+  return file;
+}
+
+/** Reads everything layoutInstall needs; throws FileError naming the first missing file. */
+export function readSources(command: string): InstallSources {
+  const root = releaseRoot();
+  const text = (rel: string) => {
+    const file = path.join(root, rel);
+    try {
+      return fs.readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new FileError(file, `${command}: cannot read "${file}": ${(error as NodeJS.ErrnoException).code ?? error}`, { cause: error });
+    }
   };
-  const text = (rel: string) => fs.readFileSync(need(rel), 'utf8');
-  const hookBinary = need('build/oci-gpu-hook', ': run `npm run build` first');
-  const cliBundle = need('build/oci-gpu.mjs', ': run `npm run build` first');
-  const hooksDir = need('hooks.d');
   const hooksD: Record<string, string> = {};
-  for (const name of fs.readdirSync(hooksDir).sort()) {
-    if (name.endsWith('.json')) hooksD[name] = fs.readFileSync(path.join(hooksDir, name), 'utf8');
+  for (const name of fs.readdirSync(path.join(root, 'hooks.d')).sort()) {
+    if (name.endsWith('.json')) hooksD[name] = text(path.join('hooks.d', name));
   }
+  const binary = releaseBinary(command);
   return {
-    hookBinary: { file: hookBinary, sha256: sha256File(hookBinary) },
-    cliBundle: { file: cliBundle, sha256: sha256File(cliBundle) },
+    binary: { file: binary, sha256: sha256File(binary) },
     hooksD,
     unit: text('packaging/systemd/oci-gpu-watch.service'),
     tmpfiles: text('packaging/tmpfiles.d/oci-gpu.conf'),
@@ -44,13 +55,12 @@ export function readSources(source: string, command: string): InstallSources {
   };
 }
 
-/** package.json's version of the source tree (0.0.0 when it has none). */
-export function readVersion(source: string): string {
+/** This release's version: package.json's, embedded at build time (0.0.0 when it has none). */
+export function releaseVersion(): string {
   try {
-    const v = (JSON.parse(fs.readFileSync(path.join(source, 'package.json'), 'utf8')) as { version?: unknown }).version;
+    const v = (JSON.parse(fs.readFileSync(path.join(releaseRoot(), 'package.json'), 'utf8')) as { version?: unknown }).version;
     return typeof v === 'string' ? v : '0.0.0';
   } catch {
     return '0.0.0';
   }
 }
-

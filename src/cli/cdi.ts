@@ -18,7 +18,6 @@ Written at the lowest cdiVersion that expresses it. Engines that read CDI specs 
   --root DIR        scan the host tree under DIR
   --output FILE     write the spec to FILE atomically
   --kind KIND       CDI kind (default from config: nvidia.com/gpu)
-  --hook-path PATH  the oci-gpu-hook binary the ld cache step runs (default from config)
   --config FILE     configuration (default /etc/oci-gpu/config.json5)
 `;
 
@@ -27,7 +26,7 @@ export function runCdi(argv: string[], io: Io): number {
   const { values, positionals } = parseFlags(
     'oci-gpu cdi',
     argv,
-    { ...COMMON_FLAGS, output: { type: 'string', short: 'o' }, kind: { type: 'string' }, 'hook-path': { type: 'string' } },
+    { ...COMMON_FLAGS, output: { type: 'string', short: 'o' }, kind: { type: 'string' } },
     true,
   );
   if (values.help) return io.out(CDI_HELP), 0;
@@ -36,7 +35,7 @@ export function runCdi(argv: string[], io: Io): number {
   }
   const config = loadConfig(values);
   const manifest = scanHost(createHostFs(config.root));
-  const spec = buildCdiSpec(manifest, { kind: values.kind ?? config.cdi.kind, hookPath: values['hook-path'] ?? config.hook.path });
+  const spec = buildCdiSpec(manifest, { kind: values.kind ?? config.cdi.kind });
   const json = JSON.stringify(spec, null, 2) + '\n';
   for (const w of manifest.warnings) io.err(`oci-gpu: warning: ${w}\n`);
   if (values.output) {

@@ -2,20 +2,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { readFileIfExists } from '../adapters/atomic-write.js';
 import { applyPlan, describeAction, pathInspector, readHostFacts, sha256Text } from '../adapters/install-fs.js';
-import { findSourceTree, readSources, readVersion } from '../adapters/install-sources.js';
+import { readSources, releaseVersion } from '../adapters/install-sources.js';
 import { dockerBackupPath, parseInstallRecord, planInstall, planUninstall, type DockerState } from '../core/install/install-plan.js';
 import { INSTALL_PATHS, layoutInstall, underPrefix } from '../core/install/install-layout.js';
-import { FileError, OciGpuError, UsageError } from '../errors.js';
+import { OciGpuError, UsageError } from '../errors.js';
 import type { InstallOptions, InstallPlan, InstallRecord } from '../model/install.js';
 import { parseFlags } from './args.js';
 import type { Io } from './io.js';
 
-export const INSTALL_HELP = `Usage: oci-gpu install [--prefix DIR] [--dry-run] [--nvidia-env] [--docker] [--manifest FILE] [--source DIR]
+export const INSTALL_HELP = `Usage: oci-gpu install [--prefix DIR] [--dry-run] [--nvidia-env] [--docker] [--manifest FILE]
 
-Installs oci-gpu from a build (npm run build): the hook binary and its runtime wrapper link
-(/usr/libexec/oci-gpu/, /usr/bin/oci-gpu-runtime), the CLI (/usr/bin/oci-gpu, a launcher for
-/usr/lib/oci-gpu/oci-gpu.mjs; needs Node.js >= 20), the hooks.d entries
-(/usr/share/containers/oci/hooks.d), the systemd unit oci-gpu-watch.service, the tmpfiles.d entry,
+Installs this binary and what it carries: /usr/bin/oci-gpu with the links that make it the hook
+(/usr/libexec/oci-gpu/oci-gpu-hook) and the runtime wrapper (/usr/bin/oci-gpu-runtime), the
+hooks.d entries (/usr/share/containers/oci/hooks.d), the systemd unit oci-gpu-watch.service, the tmpfiles.d entry,
 the udev rules and the default config /etc/oci-gpu/config.json5 (written only when absent, never
 overwritten). Then, when systemd is PID 1: daemon-reload and enable --now oci-gpu-watch; otherwise
 it prints what to run. Records every file it placed in /var/lib/oci-gpu/installed.json for
@@ -30,7 +29,6 @@ flags given (a later install without --docker removes the Docker entry).
   --docker         register oci-gpu-runtime as runtime "oci-gpu" in /etc/docker/daemon.json
                    (other keys kept; the original is backed up once to daemon.json.oci-gpu.bak)
   --manifest FILE  a manifest other than the configured one, for the hook, wrapper and watcher
-  --source DIR     the build to install from (default: the tree this command runs from)
   --debug          stack traces on errors
 Must run as root, except with --dry-run or a writable --prefix.
 `;
@@ -62,7 +60,6 @@ export async function runInstall(argv: string[], io: Io): Promise<number> {
     'nvidia-env': { type: 'boolean' },
     docker: { type: 'boolean' },
     manifest: { type: 'string' },
-    source: { type: 'string' },
   });
   if (values.help) return io.out(INSTALL_HELP), 0;
   const dryRun = !!values['dry-run'];
@@ -72,20 +69,13 @@ export async function runInstall(argv: string[], io: Io): Promise<number> {
     throw new UsageError(`oci-gpu install: --manifest "${values.manifest}" must be an absolute path`);
   }
   const options: InstallOptions = { prefix, nvidiaEnv: !!values['nvidia-env'], docker: !!values.docker, manifest: values.manifest ?? null };
-  const source = values.source !== undefined ? path.resolve(values.source) : findSourceTree('oci-gpu install');
-  const sources = readSources(source, 'oci-gpu install');
-  let placements;
-  try {
-    placements = layoutInstall(sources, options, sha256Text);
-  } catch (error) {
-    throw new FileError(source, `oci-gpu install: ${(error as Error).message} (in "${source}")`, { cause: error });
-  }
+  const placements = layoutInstall(readSources('oci-gpu install'), options, sha256Text);
   const recordPath = underPrefix(prefix, INSTALL_PATHS.record);
   const previous = readRecord(recordPath);
   const state = pathInspector();
   const plan = planInstall({
     options,
-    version: readVersion(source),
+    version: releaseVersion(),
     placements,
     state,
     previous,

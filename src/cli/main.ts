@@ -1,3 +1,4 @@
+import { releaseVersion } from '../adapters/install-sources.js';
 import { errorLine, exitCodeOf, UsageError } from '../errors.js';
 import { runCdi } from './cdi.js';
 import { processIo, type Io } from './io.js';
@@ -40,7 +41,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   try {
     const [name, ...rest] = argv;
     if (name === undefined || name === '--help' || name === '-h' || name === 'help') return io.out(HELP), 0;
-    if (name === '--version') return io.out('oci-gpu 0.1.0\n'), 0;
+    if (name === '--version') return io.out(`oci-gpu ${releaseVersion()}\n`), 0;
     const command = COMMANDS[name];
     if (!command) throw new UsageError(`oci-gpu: unknown command "${name}" (see \`oci-gpu --help\`)`);
     return await command.run(rest, io);

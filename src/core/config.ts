@@ -14,7 +14,6 @@ export interface Setting {
   check: (v: unknown) => string | null;
 }
 
-const str = (v: unknown) => (typeof v === 'string' && v !== '' ? null : 'must be a non-empty string');
 const abs = (v: unknown) => (typeof v === 'string' && v.startsWith('/') ? null : 'must be an absolute path');
 const bool = (v: unknown) => (typeof v === 'boolean' ? null : 'must be true or false');
 const int = (min: number, max: number) => (v: unknown) =>
@@ -30,7 +29,6 @@ export const SETTINGS: Setting[] = [
   { key: 'cdi.path', default: '/var/run/cdi/oci-gpu.json', description: 'Where the CDI spec is written.', check: abs },
   { key: 'cdi.kind', default: 'nvidia.com/gpu', description: 'CDI kind of the devices (vendor/class).', check: (v) => (typeof v === 'string' && /^[A-Za-z0-9][A-Za-z0-9_.-]*\/[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(v) ? null : 'must look like vendor.com/class') },
   { key: 'hook.onDriverMismatch', default: 'fail', description: 'When the manifest was written for another driver than the loaded one: "fail" refuses the container, "rescan" runs one inline scan first.', check: oneOf('fail', 'rescan') },
-  { key: 'hook.path', default: '/usr/libexec/oci-gpu/oci-gpu-hook', description: 'The hook binary, as the CDI spec names it for the ld cache step.', check: abs },
   { key: 'hook.scanCommand', default: '/usr/bin/oci-gpu', description: 'The oci-gpu CLI that an inline rescan runs.', check: abs },
   { key: 'runtime.path', default: '/usr/bin/runc', description: 'The OCI runtime that oci-gpu-runtime runs after editing the bundle.', check: abs },
   { key: 'watch.debounceMs', default: 200, description: 'Quiet time after the last event before a rescan (a driver upgrade touches hundreds of files).', check: int(0, 60_000) },

@@ -6,6 +6,7 @@ import type { Warn } from './warn.js';
 const LDCONFIG = ['/sbin/ldconfig.real', '/usr/sbin/ldconfig.real', '/sbin/ldconfig', '/usr/sbin/ldconfig'];
 const NSENTER = ['/usr/bin/nsenter', '/bin/nsenter', '/usr/sbin/nsenter', '/sbin/nsenter'];
 const SH = ['/bin/sh', '/usr/bin/sh'];
+const AWK = ['/usr/bin/awk', '/bin/awk', '/usr/bin/mawk', '/usr/bin/gawk'];
 
 /** Returns the host programs the post-mount step runs, as real paths; "" (and a warning) for one not found. */
 export function discoverHostTools(fs: HostFs, warn: Warn): HostTools {
@@ -30,5 +31,6 @@ export function discoverHostTools(fs: HostFs, warn: Warn): HostTools {
     ldconfig: find(LDCONFIG, 'ldconfig binary', isElf),
     nsenter: find(NSENTER, 'nsenter', () => true),
     sh: find(SH, 'sh', () => true),
+    awk: find(AWK, 'awk', () => true),
   };
 }

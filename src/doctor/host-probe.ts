@@ -25,7 +25,7 @@ const PERSISTENCED_SOCKETS = ['/run/nvidia-persistenced/socket', '/var/run/nvidi
 export interface HostProbeOptions {
   root: string;
   manifest: string;
-  cdi: { enabled: boolean; kind: string; hookPath: string; ours: string; dirs?: string[] };
+  cdi: { enabled: boolean; kind: string; ours: string; dirs?: string[] };
   /** Real paths, lowest precedence first; default DEFAULT_HOOKS_DIRS under root. */
   hooksDirs?: string[];
 }
@@ -151,7 +151,7 @@ function readCdi(hfs: HostFs, o: HostProbeOptions['cdi']): CdiFacts {
   const found = files.find((f) => f.file === ours || realpathOr(f.file) === oursReal);
   if (found) found.file = ours;
   else if (fs.existsSync(ours)) files.push(readCdiFile(ours, -1));
-  return { enabled: o.enabled, kind: o.kind, hookPath: o.hookPath, ours, dirs, files };
+  return { enabled: o.enabled, kind: o.kind, ours, dirs, files };
 }
 
 function readCdiFile(file: string, dirIndex: number): CdiFileFact {

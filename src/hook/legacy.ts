@@ -7,12 +7,12 @@ import { planEdits } from '../core/plan/plan-edits.js';
 import { parseMountInfo } from '../core/parse/parse-mountinfo.js';
 import { parseRequest } from '../core/request/request.js';
 import { isWithin } from '../core/resolve-in-root.js';
-import { ExecError, FileError, RequestError } from '../errors.js';
+import { ExecError, FileError, ParseError, RequestError } from '../errors.js';
+import { isObject } from '../core/check.js';
 import type { Config } from '../model/config.js';
 import type { MountInfo } from '../model/diagnosis.js';
 import type { ContainerEdits, DeviceNode, Mount } from '../model/edits.js';
 import type { OciConfig, OciDeviceCgroup, OciState } from '../model/oci.js';
-import { rootfsOf } from './ldcache.js';
 import { readManifestForStart } from '../adapters/manifest-file.js';
 
 // Runs inside the container's mount namespace (before pivot_root, so host paths still resolve):
@@ -218,4 +218,18 @@ function devicesMountPoint(): string {
     if (fstype === 'cgroup' && superOptions?.split(',').includes('devices')) return pre.split(' ')[4]!;
   }
   return '/sys/fs/cgroup/devices';
+}
+
+/** Returns the container's rootfs as an absolute host path, from `<bundle>/config.json`'s root.path. */
+function rootfsOf(bundle: string): string {
+  const file = path.join(bundle, 'config.json');
+  let config: unknown;
+  try {
+    config = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new ParseError(`bundle config "${file}"`, [(error as Error).message], { cause: error });
+  }
+  const root = isObject(config) && isObject(config.root) ? config.root.path : undefined;
+  if (typeof root !== 'string' || root === '') throw new ParseError(`bundle config "${file}"`, ['root.path: must be a string']);
+  return path.resolve(bundle, root);
 }

@@ -24,8 +24,6 @@ Stages:
   createRuntime  legacy, any OCI runtime: the state on stdin; mounts the driver files in the
   prestart       container's mount namespace. Works on cgroup v1 only, unless the config already
                  allows the devices: on cgroup v2 use precreate, oci-gpu-runtime or CDI.
-  ldcache        the CDI spec's ld cache step: the state on stdin; runs
-                 --ldconfig against the container rootfs for each --folder.
 
 Options:
   --manifest FILE  the manifest (default /run/oci-gpu/manifest.json, or as configured)
@@ -95,11 +93,6 @@ export async function hookMain(argv: string[], io: HookIo = processHookIo): Prom
         await legacyInject(parseState(io.readStdin()), config);
         return 0;
       }
-      case 'ldcache': {
-        const { updateLdCache } = await import('./ldcache.js');
-        await updateLdCache(parseState(io.readStdin()), flags);
-        return 0;
-      }
     }
   } catch (error) {
     io.err(errorLine('oci-gpu-hook', error, debug));
@@ -110,14 +103,11 @@ export async function hookMain(argv: string[], io: HookIo = processHookIo): Prom
 interface HookFlags {
   manifest?: string;
   config?: string;
-  ldconfig?: string;
-  nsenter?: string;
-  folders: string[];
 }
 
 // Hand-rolled: the hook's argv is small and fixed, and every millisecond of start counts.
-function parseHookArgs(argv: string[]): { stage: 'help' | 'precreate' | 'createRuntime' | 'prestart' | 'ldcache'; flags: HookFlags } {
-  const flags: HookFlags = { folders: [] };
+function parseHookArgs(argv: string[]): { stage: 'help' | 'precreate' | 'createRuntime' | 'prestart'; flags: HookFlags } {
+  const flags: HookFlags = {};
   let stage: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -131,16 +121,13 @@ function parseHookArgs(argv: string[]): { stage: 'help' | 'precreate' | 'createR
     else if (name === '--debug') continue;
     else if (name === '--manifest') flags.manifest = value();
     else if (name === '--config') flags.config = value();
-    else if (name === '--ldconfig') flags.ldconfig = value();
-    else if (name === '--nsenter') flags.nsenter = value();
-    else if (name === '--folder') flags.folders.push(value());
     else if (name.startsWith('-')) throw new UsageError(`oci-gpu-hook: unknown option "${name}" (see \`oci-gpu-hook --help\`)`);
     else if (stage === undefined) stage = name;
     else throw new UsageError(`oci-gpu-hook: unexpected argument "${name}"`);
   }
-  if (stage === undefined) throw new UsageError('oci-gpu-hook: missing stage: precreate, createRuntime, prestart or ldcache (see `oci-gpu-hook --help`)');
-  if (!['precreate', 'createRuntime', 'prestart', 'ldcache'].includes(stage)) {
-    throw new UsageError(`oci-gpu-hook: unknown stage "${stage}": precreate, createRuntime, prestart or ldcache`);
+  if (stage === undefined) throw new UsageError('oci-gpu-hook: missing stage: precreate, createRuntime or prestart (see `oci-gpu-hook --help`)');
+  if (!['precreate', 'createRuntime', 'prestart'].includes(stage)) {
+    throw new UsageError(`oci-gpu-hook: unknown stage "${stage}": precreate, createRuntime or prestart`);
   }
   return { stage: stage as 'precreate', flags };
 }
@@ -162,7 +149,7 @@ export async function precreate(input: Buffer, config: Config): Promise<Buffer |
     throw new ParseError(STDIN_CONFIG, [`root.path: must be an absolute path in precreate (got ${JSON.stringify(rootfs ?? null)})`]);
   }
   const manifest = await readManifestForStart(config);
-  const edited = editConfigForRequest(oci, manifest, request, rootfs);
+  const edited = editConfigForRequest(oci, manifest, request);
   refuseLinkedDeviceFolders(rootfs, (edited.linux?.devices ?? []).map((d) => d.path));
   return JSON.stringify(edited);
 }

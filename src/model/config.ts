@@ -13,8 +13,6 @@ export interface Config {
   hook: {
     /** What the hook does when the manifest's driver is not the loaded one: refuse, or rescan once inline. */
     onDriverMismatch: 'fail' | 'rescan';
-    /** The hook binary, as CDI specs and hooks.d files name it. */
-    path: string;
     /** The CLI run for an inline rescan. */
     scanCommand: string;
   };

@@ -52,7 +52,6 @@ export interface CdiFileFact {
 export interface CdiFacts {
   enabled: boolean;
   kind: string;
-  hookPath: string;
   /** The spec oci-gpu writes (cdi.path, or --cdi). */
   ours: string;
   /** Folders engines read specs from, lowest priority first (real paths). */

@@ -1,7 +1,7 @@
 import type { ContainerEdits, DeviceNode, Mount } from './edits.js';
 
 /** The manifest format version this build writes and reads. */
-export const MANIFEST_SCHEMA = 'oci-gpu.manifest/v1';
+export const MANIFEST_SCHEMA = 'oci-gpu.manifest/v2';
 
 /** Capabilities in the NVIDIA contract (`NVIDIA_DRIVER_CAPABILITIES`). */
 export const CAPABILITIES = ['utility', 'compute', 'video', 'graphics', 'display', 'ngx', 'compat32'] as const;
@@ -45,6 +45,8 @@ export interface HostTools {
   ldconfig: string;
   nsenter: string;
   sh: string;
+  /** Any POSIX awk (mawk, gawk, busybox): the post-mount step reads the state and config.json with it. */
+  awk: string;
 }
 
 /** The driver that was loaded when the manifest was written. */

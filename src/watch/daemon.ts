@@ -201,7 +201,7 @@ export class WatchDaemon {
   // Writes the CDI spec of `manifest` when it differs from the one on disk; a failure is logged and kept in the status.
   private writeCdi(manifest: Manifest): void {
     if (!this.config.cdi.enabled) return;
-    const cdi = JSON.stringify(buildCdiSpec(manifest, { kind: this.config.cdi.kind, hookPath: this.config.hook.path }), null, 2) + '\n';
+    const cdi = JSON.stringify(buildCdiSpec(manifest, { kind: this.config.cdi.kind }), null, 2) + '\n';
     if (cdi === this.writtenCdi) return;
     try {
       writeFileAtomic(this.config.cdi.path, cdi);

@@ -12,6 +12,12 @@ import path from 'node:path';
 import { parseManifest, sameManifestContent } from '../../src/core/manifest/manifest-codec.js';
 import { FIXTURE_DRIVER, TEST_SETTINGS, eventually, makeWatchPaths, runCli, sleep, startWatch, tempFiles, upgradeDriver, type WatchProcess, type WatchSettings } from '../helpers/watch.js';
 import { IS_ROOT, NEEDS_ROOT as why } from '../helpers/root.js';
+import { cliBinary } from '../helpers/hook-env.js';
+
+// The watcher and the CLI run as the shipped binary.
+test.before(async () => {
+  await cliBinary();
+});
 
 const serial = IS_ROOT ? test.serial : test.skip;
 

@@ -72,7 +72,7 @@ const REQUESTS: GpuRequest[] = [
 /** What the hook does with an accepted manifest; throws when it breaks the contract. */
 function useAccepted(manifest: Manifest): void {
   for (const request of REQUESTS) {
-    const edited = ourErrorsOnly(() => editConfigForRequest(PODMAN_CONFIG, manifest, request, '/var/lib/containers/storage/overlay/x/merged'));
+    const edited = ourErrorsOnly(() => editConfigForRequest(PODMAN_CONFIG, manifest, request));
     if (edited === undefined) continue;
     const problems = validateOciConfig(edited);
     if (problems.length) throw new Error(`an accepted manifest edits a valid config into an invalid one: ${problems.slice(0, 4).join('; ')}`);
@@ -86,7 +86,7 @@ test('parseManifest: any JSON value or text gives a manifest or one error line',
     fc.string({ unit: 'binary', maxLength: 200 }),
     // the top-level object with the right schema, the rest random: gets past the first checks
     fc.dictionary(fc.constantFrom('generatedAt', 'root', 'driver', 'gpus', 'controlNodes', 'capNodes', 'capabilities', 'files', 'libraryDirs', 'tools', 'warnings'), jsonValue).map((d) =>
-      JSON.stringify({ ...d, schema: 'oci-gpu.manifest/v1' }),
+      JSON.stringify({ ...d, schema: 'oci-gpu.manifest/v2' }),
     ),
   );
   let accepted = 0;

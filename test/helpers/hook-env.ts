@@ -1,7 +1,8 @@
-// Shared setup of the hook integration tests (hook-podman, runtime-wrapper, legacy-hook, hooks-d):
-// the single-file binary (built once per change of its sources, under a lock so parallel ava
-// workers never build it twice), fixture hosts with their manifests, temp hooks.d folders made from
-// the repository's hooks.d/*.json, bare OCI bundles for runc/crun, and the probe a container runs.
+// Shared setup of the integration tests: the shipped binary (build/oci-gpu, Bun-compiled, built once
+// per change of its sources, under a lock so parallel ava workers never build it twice; the hook
+// and the runtime wrapper are its links), fixture hosts with their manifests, temp hooks.d folders
+// made from the repository's hooks.d/*.json, bare OCI bundles for runc/crun, and the probe a
+// container runs.
 import type { ExecutionContext } from 'ava';
 import { execFile, spawn } from 'node:child_process';
 import { chmodSync, closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -13,6 +14,9 @@ import { releaseDirLock, tryDirLock } from './dir-lock.js';
 import { REPO_ROOT } from './paths.js';
 import { run, TEST_ROOTFS, type RunResult, type Runtime } from './podman.js';
 
+/** The shipped executable, as scripts/build.sh makes it: the CLI under its own name... */
+export const CLI_BIN = path.join(REPO_ROOT, 'build/oci-gpu');
+/** ...the hook and the runtime wrapper through links named for them. */
 export const HOOK_BIN = path.join(REPO_ROOT, 'build/oci-gpu-hook');
 export const RUNTIME_BIN = path.join(REPO_ROOT, 'build/oci-gpu-runtime');
 export const HOOKS_D = path.join(REPO_ROOT, 'hooks.d');
@@ -39,9 +43,9 @@ export function tempDir(prefix: string): string {
   return dir;
 }
 
-// ------------------------------------------------------------------------------ the SEA binary
+// ------------------------------------------------------------------------------ the binary
 
-/** Newest mtime (ms) of the files the binary is built from: src/**, scripts/build-hook.sh, package-lock.json. */
+/** Newest mtime (ms) of the files the binary is built from: src/**, what it embeds, scripts/build.sh, the package files. */
 function newestSource(): { mtime: number; file: string } {
   let best = { mtime: 0, file: '' };
   const visit = (p: string) => {
@@ -50,8 +54,7 @@ function newestSource(): { mtime: number; file: string } {
       for (const e of readdirSync(p)) visit(path.join(p, e));
     } else if (st.mtimeMs > best.mtime) best = { mtime: st.mtimeMs, file: p };
   };
-  visit(path.join(REPO_ROOT, 'src'));
-  for (const f of ['scripts/build-hook.sh', 'package-lock.json']) {
+  for (const f of ['src', 'hooks.d', 'packaging', 'scripts/build.sh', 'package.json', 'package-lock.json']) {
     const p = path.join(REPO_ROOT, f);
     if (existsSync(p)) visit(p);
   }
@@ -59,21 +62,33 @@ function newestSource(): { mtime: number; file: string } {
 }
 
 function binaryIsCurrent(): boolean {
-  if (!existsSync(HOOK_BIN) || !existsSync(RUNTIME_BIN)) return false;
-  return statSync(HOOK_BIN).mtimeMs >= newestSource().mtime;
+  if (!existsSync(CLI_BIN) || !existsSync(HOOK_BIN) || !existsSync(RUNTIME_BIN)) return false;
+  return statSync(CLI_BIN).mtimeMs >= newestSource().mtime;
 }
 
-const LOCK = path.join(REPO_ROOT, 'build/.oci-gpu-hook.build-lock');
+const LOCK = path.join(REPO_ROOT, 'build/.oci-gpu.build-lock');
 const LOCK_STALE_MS = 5 * 60_000;
 
 
 let binaryReady: Promise<string> | undefined;
 
+/** Returns build/oci-gpu-hook (a link to build/oci-gpu), built as cliBinary builds it. */
+export async function hookBinary(): Promise<string> {
+  await cliBinary();
+  return HOOK_BIN;
+}
+
+/** Returns build/oci-gpu-runtime (a link to build/oci-gpu), built as cliBinary builds it. */
+export async function runtimeBinary(): Promise<string> {
+  await cliBinary();
+  return RUNTIME_BIN;
+}
+
 /**
- * Returns build/oci-gpu-hook, building it (scripts/build-hook.sh) when it is missing or older than
- * its sources. One build at a time across processes; the others wait for it and reuse it.
+ * Returns build/oci-gpu, building it (scripts/build.sh) when it is missing or older than its
+ * sources. One build at a time across processes; the others wait for it and reuse it.
  */
-export function hookBinary(): Promise<string> {
+export function cliBinary(): Promise<string> {
   binaryReady ??= (async () => {
     const deadline = Date.now() + 4 * 60_000;
     while (!binaryIsCurrent()) {
@@ -81,10 +96,10 @@ export function hookBinary(): Promise<string> {
         try {
           if (!binaryIsCurrent()) {
             try {
-              await execFileP('sh', [path.join(REPO_ROOT, 'scripts/build-hook.sh')], { cwd: REPO_ROOT, timeout: 180_000, maxBuffer: 16 << 20 });
+              await execFileP('sh', [path.join(REPO_ROOT, 'scripts/build.sh')], { cwd: REPO_ROOT, timeout: 180_000, maxBuffer: 16 << 20 });
             } catch (error) {
               const e = error as { stderr?: string; message: string };
-              throw new Error(`scripts/build-hook.sh failed: ${(e.stderr || e.message).trim().split('\n').slice(-5).join(' | ')}`);
+              throw new Error(`scripts/build.sh failed: ${(e.stderr || e.message).trim().split('\n').slice(-5).join(' | ')}`);
             }
           }
         } finally {
@@ -92,15 +107,15 @@ export function hookBinary(): Promise<string> {
         }
         if (!binaryIsCurrent()) {
           // Sources changed during the build (someone is editing): the binary is still new enough for this run.
-          if (existsSync(HOOK_BIN)) break;
-          throw new Error('scripts/build-hook.sh ran but build/oci-gpu-hook is missing');
+          if (existsSync(CLI_BIN)) break;
+          throw new Error('scripts/build.sh ran but build/oci-gpu is missing');
         }
         break;
       }
-      if (Date.now() > deadline) throw new Error(`timed out waiting for another process building build/oci-gpu-hook (lock ${LOCK})`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for another process building build/oci-gpu (lock ${LOCK})`);
       await sleep(200);
     }
-    return HOOK_BIN;
+    return CLI_BIN;
   })();
   return binaryReady;
 }
@@ -163,7 +178,7 @@ export interface ManifestView {
   driver: { version: string } | null;
   gpus: { index: number; uuid: string; pciBusId: string; minor: number }[];
   libraryDirs: string[];
-  tools: { ldconfig: string; nsenter: string; sh: string };
+  tools: { ldconfig: string; nsenter: string; sh: string; awk: string };
   [key: string]: unknown;
 }
 
@@ -176,7 +191,7 @@ export function fixtureManifest(name: FixtureHostName): Promise<FixtureManifest>
     p = (async () => {
       const root = buildFixtureHost(name);
       const file = path.join(tempDir(`manifest-${name}`), 'manifest.json');
-      const r = await run(process.execPath, [path.join(REPO_ROOT, 'bin/oci-gpu'), 'scan', '--root', root, '--output', file], { timeout: 60_000 });
+      const r = await run(await cliBinary(), ['scan', '--root', root, '--output', file], { timeout: 60_000 });
       if (r.exitCode !== 0 || !existsSync(file)) throw new Error(`oci-gpu scan --root ${root} failed: ${show(r)}`);
       return { root, file, data: JSON.parse(readFileSync(file, 'utf8')) as ManifestView };
     })();

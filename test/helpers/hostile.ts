@@ -381,10 +381,10 @@ export function applyCdiEdits(config: Record<string, any>, edits: CdiEdits[]): v
   }
 }
 
-/** The CDI spec for a manifest file, with the ld cache step run by `hookPath`. */
-export function cdiSpecOf(manifestFile: string, hookPath: string): CdiSpecView {
+/** The CDI spec for a manifest file. */
+export function cdiSpecOf(manifestFile: string): CdiSpecView {
   const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as Manifest;
-  return buildCdiSpec(manifest, { hookPath }) as unknown as CdiSpecView;
+  return buildCdiSpec(manifest) as unknown as CdiSpecView;
 }
 
 /** Starts one container on a private hostile rootfs by the given path; never throws for a failing start. */
@@ -426,7 +426,7 @@ export async function startContainer(o: StartOptions): Promise<Started> {
         const env = (c.process.env as string[]).filter((e) => !(o.env && Object.hasOwn(o.env, e.slice(0, e.indexOf('=')))));
         c.process.env = [...env, ...envList];
         if (o.path === 'cdi' && !o.noGpu) {
-          const spec = cdiSpecOf(o.manifest, wrap.path);
+          const spec = cdiSpecOf(o.manifest);
           const all = spec.devices.find((d) => d.name === 'all');
           applyCdiEdits(c, [spec.containerEdits, ...(all ? [all.containerEdits] : [])]);
         }
@@ -443,6 +443,11 @@ export async function startContainer(o: StartOptions): Promise<Started> {
       hookErr = () => own.split('\n').filter((l) => l.startsWith('oci-gpu-runtime:')).join('\n');
     } else {
       r = await run(RUNTIME_PATHS[o.runtime], ['--root', b.stateRoot, 'run', '--bundle', b.dir, id], { timeout });
+      if (o.path === 'cdi') {
+        // The CDI spec's post-mount step is sh + awk, run by the runtime: its lines are in the runtime's stderr.
+        const own = r.stderr;
+        hookErr = () => own.split('\n').filter((l) => l.includes('oci-gpu:')).join('\n');
+      }
     }
     // A failed `run` can leave a created container behind in its private state folder.
     await run(RUNTIME_PATHS[o.runtime], ['--root', b.stateRoot, 'delete', '--force', id]);

@@ -1,40 +1,14 @@
-// Shared setup of the install tests: a release-shaped source tree (hooks.d/, packaging/, docs/,
-// package.json and a build/ of its own, so other processes rebuilding build/ never change it under a
-// test), file-tree snapshots, and the lock that serialises tests touching the real /usr, /etc, /run.
-import { copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+// Shared setup of the install tests: the shipped binary as the CLI (it installs itself and the files
+// it carries), file-tree snapshots, and the lock that serialises tests touching the real /usr, /etc, /run.
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { releaseDirLock, tryDirLock } from './dir-lock.js';
-import { hookBinary, show, tempDir } from './hook-env.js';
-import { REPO_ROOT } from './paths.js';
+import { cliBinary } from './hook-env.js';
 import { run, type RunResult } from './podman.js';
 
-let tree: Promise<string> | undefined;
-
-/**
- * A source tree to install from: hooks.d/, packaging/ and docs/ copied, package.json, and build/
- * with a copy of this build's hook binary and a CLI bundle made by scripts/build-cli.sh run inside
- * the tree (bin/, dist/ and node_modules/ linked to the repository's). Once per process.
- */
-export function installSourceTree(): Promise<string> {
-  tree ??= (async () => {
-    const dir = tempDir('install-src');
-    for (const d of ['hooks.d', 'packaging', 'docs']) cpSync(path.join(REPO_ROOT, d), path.join(dir, d), { recursive: true });
-    copyFileSync(path.join(REPO_ROOT, 'package.json'), path.join(dir, 'package.json'));
-    for (const d of ['bin', 'dist', 'node_modules']) symlinkSync(path.join(REPO_ROOT, d), path.join(dir, d));
-    mkdirSync(path.join(dir, 'scripts'));
-    copyFileSync(path.join(REPO_ROOT, 'scripts/build-cli.sh'), path.join(dir, 'scripts/build-cli.sh'));
-    mkdirSync(path.join(dir, 'build'));
-    copyFileSync(await hookBinary(), path.join(dir, 'build/oci-gpu-hook'));
-    const r = await run('/bin/sh', [path.join(dir, 'scripts/build-cli.sh')], { cwd: dir, timeout: 120_000 });
-    if (r.exitCode !== 0) throw new Error(`scripts/build-cli.sh failed: ${show(r)}`);
-    return dir;
-  })();
-  return tree;
-}
-
-/** Runs the development CLI (bin/oci-gpu → dist) with a minimal environment. */
-export function cli(args: string[], opts: { asUser?: number; input?: string } = {}): Promise<RunResult> {
-  const argv = [process.execPath, path.join(REPO_ROOT, 'bin/oci-gpu'), ...args];
+/** Runs the shipped binary (build/oci-gpu) as the CLI with a minimal environment, as root or as `asUser`. */
+export async function cli(args: string[], opts: { asUser?: number } = {}): Promise<RunResult> {
+  const argv = [await cliBinary(), ...args];
   if (opts.asUser !== undefined) {
     return run('/usr/bin/setpriv', [`--reuid=${opts.asUser}`, `--regid=${opts.asUser}`, '--clear-groups', ...argv], { timeout: 120_000 });
   }

@@ -104,6 +104,7 @@ export function buildManifest(options: ManifestOptions = {}): Manifest {
     ldconfig: hostPathOf(root, '/sbin/ldconfig.real'),
     nsenter: hostPathOf(root, '/usr/bin/nsenter'),
     sh: hostPathOf(root, '/bin/sh'),
+    awk: hostPathOf(root, '/usr/bin/awk'),
     ...options.tools,
   };
   if (version === null) {

@@ -1,6 +1,7 @@
 // Helpers for integration tests that start real containers with Podman (crun and runc).
 // The host is prepared by scripts/setup-host.sh: packages, containers.conf ulimits, cgroup fix for
 // crun, and the registry-free test image/rootfs below.
+import test from 'ava';
 import { accessSync, constants } from 'node:fs';
 import { execa, execaSync } from 'execa';
 
@@ -156,4 +157,24 @@ export async function podmanRun(o: PodmanRunOptions): Promise<RunResult> {
 export async function mknodFake(path: string, major: number, minor: number, mode = 0o666, type: 'c' | 'b' = 'c'): Promise<void> {
   const r = await run('/usr/bin/mknod', ['-m', mode.toString(8), path, type, String(major), String(minor)]);
   if (r.exitCode !== 0) throw new Error(`mknod ${path} ${type} ${major} ${minor} failed: ${r.stderr.trim()}`);
+}
+
+/** True under `npm run test:all` (scripts/test-all.sh sets it): there a missing prerequisite is a failure, never a skip. */
+export const TEST_ALL = process.env.OCI_GPU_TEST_ALL === '1';
+
+let reasonAtLoad: string | undefined | null = null;
+function skipReason(): string | undefined {
+  if (reasonAtLoad === null) reasonAtLoad = TEST_ALL ? undefined : podmanUnavailableReason();
+  return reasonAtLoad;
+}
+
+/**
+ * Registers tests that need podman (root, crun, runc, the test image): as themselves when they can
+ * run or under test:all (each must then assert `podmanUnavailableReason()` is undefined, so a
+ * missing prerequisite fails there), otherwise as skipped, the reason in the title.
+ */
+export function podmanTests(): { test: typeof test; serial: typeof test.serial; why: string } {
+  const reason = skipReason();
+  if (reason === undefined) return { test, serial: test.serial, why: '' };
+  return { test: test.skip as unknown as typeof test, serial: test.serial.skip as unknown as typeof test.serial, why: ` [skipped: ${reason}]` };
 }

@@ -4,9 +4,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { copyFixtureHost, type FixtureHostName } from '../../scripts/fixture-host.js';
-import { REPO_ROOT } from './paths.js';
+import { CLI_BIN } from './hook-env.js';
 
-export const CLI = path.join(REPO_ROOT, 'bin/oci-gpu');
+/** The shipped binary (build it first: `await cliBinary()` from hook-env.ts in a before hook). */
+export const CLI = CLI_BIN;
 
 /** The files of one watcher run: a copied host tree, and an output folder for manifest, CDI spec and status. */
 export interface WatchPaths {
@@ -116,7 +117,7 @@ export class WatchProcess {
 }
 
 /**
- * Starts `node bin/oci-gpu watch` on `paths`. With `notify`, a tiny python3 listener plays systemd's
+ * Starts `build/oci-gpu watch` (the shipped binary) on `paths`. With `notify`, a tiny python3 listener plays systemd's
  * notify socket, so `ready()` waits for the daemon's own readiness signal instead of guessing.
  * `logLevel` defaults to debug (tests count events); null leaves the flag out so the config decides.
  */
@@ -129,8 +130,8 @@ export function startWatch(paths: WatchPaths, options: { notify?: boolean; logLe
     waitSync(() => fs.existsSync(socket), 10_000, `python3 notify listener on ${socket}`);
     env.NOTIFY_SOCKET = socket;
   }
-  const args = [CLI, 'watch', '--root', paths.root, '--manifest', paths.manifest, '--cdi', paths.cdi, '--config', paths.config, ...(options.logLevel === null ? [] : ['--log-level', options.logLevel ?? 'debug']), ...(options.extraArgs ?? [])];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const args = ['watch', '--root', paths.root, '--manifest', paths.manifest, '--cdi', paths.cdi, '--config', paths.config, ...(options.logLevel === null ? [] : ['--log-level', options.logLevel ?? 'debug']), ...(options.extraArgs ?? [])];
+  const child = spawn(CLI, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   return new WatchProcess(child, notifier);
 }
 
@@ -185,9 +186,9 @@ export function readJson<T = any>(file: string): T | null {
   return JSON.parse(text) as T;
 }
 
-/** Runs the CLI to completion. */
+/** Runs the shipped CLI to completion. */
 export function runCli(args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, timeout: 60_000 });
+  const r = spawnSync(CLI, args, { encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, timeout: 60_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -21,8 +21,6 @@ import { REPO_ROOT } from '../helpers/paths.js';
 import { mknodFake, PODMAN, podmanRunArgs, podmanUnavailableReason, run, type PodmanRunOptions, type Runtime } from '../helpers/podman.js';
 import { IS_ROOT, rootTest, NEEDS_ROOT as why } from '../helpers/root.js';
 
-const DEFAULT_HOOK_PATH = '/usr/libexec/oci-gpu/oci-gpu-hook';
-
 interface Report {
   ok: boolean;
   worst: string;
@@ -80,7 +78,7 @@ function makeHost(t: ExecutionContext, name: FixtureHostName, o: { cgroup?: 'v2'
   const manifest = scanHost(createHostFs(root));
   writeFileSync(h.manifest, serializeManifest(manifest));
   const cdi = path.join(h.runCdi, 'oci-gpu.json');
-  writeFileSync(cdi, JSON.stringify(buildCdiSpec(manifest, { kind: 'nvidia.com/gpu', hookPath: DEFAULT_HOOK_PATH }), null, 2) + '\n');
+  writeFileSync(cdi, JSON.stringify(buildCdiSpec(manifest, { kind: 'nvidia.com/gpu' }), null, 2) + '\n');
   writeFileSync(h.hookBin, '#!/bin/sh\nexit 0\n');
   chmodSync(h.hookBin, 0o755);
   writeHookEntry(path.join(h.usrHooks, 'oci-gpu.json'), h.hookBin);

@@ -318,7 +318,8 @@ rootTest(`precreate output for an annotated config is valid, keeps everything el
   for (const mnt of config.mounts) t.true(edited.mounts.some((x: { destination: string }) => x.destination === mnt.destination));
   const ld = (edited.hooks?.createRuntime ?? []) as { path: string; args: string[]; env: string[] }[];
   t.is(ld.length, 1, 'one createRuntime ld cache step');
-  t.true(ld[0]!.args.includes(config.root.path), 'the ld cache step names the rootfs');
+  t.false(ld[0]!.args.includes(config.root.path), 'the ld cache step reads the rootfs at start (config.json in the bundle), the same step as CDI\'s');
+  t.deepEqual(ld[0]!.args.slice(0, 2), ['sh', '-c']);
   t.deepEqual(ld[0]!.env, ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'], 'the ld cache step must get a minimal env');
   // A second precreate (both hooks.d entries installed) changes nothing more.
   const twice = await runBinary(bin, ['precreate', '--manifest', m.file], once.stdout);
@@ -344,7 +345,6 @@ rootTest(`every stage reads stdin that arrives late on a pipe (no EAGAIN)${why}`
     [['precreate', '--manifest', '/nonexistent/m.json'], config, /^$/],
     [['createRuntime', '--manifest', '/nonexistent/m.json'], state, /cannot read bundle config/],
     [['prestart', '--manifest', '/nonexistent/m.json'], state, /cannot read bundle config/],
-    [['ldcache', '--ldconfig', '/sbin/ldconfig'], state, /needs --ldconfig, --nsenter/],
   ];
   for (const [args, input, expected] of cases) {
     const r = await late(input, args);

@@ -5,7 +5,7 @@
 // condition of `when` must match; every annotation pair of `annotations` must match some
 // annotation) and with real Podman, crun and runc, which must agree with it.
 import test from 'ava';
-import { SETTINGS } from '../../src/core/config.js';
+import { INSTALL_PATHS } from '../../src/core/install/install-layout.js';
 import { fixtureManifest, hookBinary, repoHooksD, show, writeHooksDir, type HooksDEntry } from '../helpers/hook-env.js';
 import { podmanRun, podmanUnavailableReason, RUNTIMES, type Runtime } from '../helpers/podman.js';
 import { IS_ROOT, rootTest, NEEDS_ROOT as why } from '../helpers/root.js';
@@ -120,8 +120,7 @@ for (const [file, entry] of entries) {
   });
 
   test(`hooks.d/${file} runs the installed binary with its own stage and a minimal env`, (t) => {
-    const installPath = SETTINGS.find((s) => s.key === 'hook.path')?.default;
-    t.is(entry.hook.path, String(installPath), 'hook.path must be where oci-gpu install puts the binary (config hook.path)');
+    t.is(entry.hook.path, INSTALL_PATHS.hook, 'hook.path must be where oci-gpu install puts the hook link');
     const args = entry.hook.args ?? [];
     t.is(args[0], 'oci-gpu-hook', 'args[0] is the program name the binary dispatches on');
     t.true(HOOK_STAGES.includes(args[1] ?? ''), `args[1] must be a stage of oci-gpu-hook, got ${args[1]}`);

@@ -5,16 +5,17 @@
 import test from 'ava';
 import { chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ENXIO, fixtureManifest, makeBundle, parseProbe, PROBE, show, tempDir } from '../helpers/hook-env.js';
-import { cli, diffSnapshots, installSourceTree, snapshot } from '../helpers/install-env.js';
+import { cliBinary, ENXIO, fixtureManifest, makeBundle, parseProbe, PROBE, show, tempDir } from '../helpers/hook-env.js';
+import { cli, diffSnapshots, snapshot } from '../helpers/install-env.js';
 import { podmanRun, podmanUnavailableReason, run } from '../helpers/podman.js';
+import { REPO_ROOT } from '../helpers/paths.js';
 import { IS_ROOT, rootTest, NEEDS_ROOT as why } from '../helpers/root.js';
 
 const NOBODY = 65534;
 
-test.before('source tree and fixture manifest', async () => {
+test.before('the binary and a fixture manifest', async () => {
   if (!IS_ROOT) return;
-  await Promise.all([installSourceTree(), fixtureManifest('h200')]);
+  await Promise.all([cliBinary(), fixtureManifest('h200')]);
 });
 
 /** An empty --prefix folder (0755, so another user can read what goes in). */
@@ -25,25 +26,23 @@ function prefixDir(name: string): string {
 }
 
 async function install(prefix: string, ...flags: string[]) {
-  return cli(['install', '--prefix', prefix, '--source', await installSourceTree(), ...flags]);
+  return cli(['install', '--prefix', prefix, ...flags]);
 }
 
 const EXPECTED = [
   'etc/oci-gpu/config.json5',
   'usr/bin/oci-gpu',
   'usr/bin/oci-gpu-runtime',
-  'usr/lib/oci-gpu/oci-gpu.mjs',
   'usr/lib/systemd/system/oci-gpu-watch.service',
   'usr/lib/tmpfiles.d/oci-gpu.conf',
   'usr/lib/udev/rules.d/71-oci-gpu.rules',
   'usr/libexec/oci-gpu/oci-gpu-hook',
-  'usr/libexec/oci-gpu/oci-gpu-runtime',
   'usr/share/containers/oci/hooks.d/oci-gpu-cdi.json',
   'usr/share/containers/oci/hooks.d/oci-gpu.json',
   'var/lib/oci-gpu/installed.json',
 ];
 
-rootTest(`install places every file, a second install changes nothing, the installed CLI and wrapper run${why}`, async (t) => {
+rootTest(`install places the binary and its files, a second install changes nothing, the installed binary runs with no Node.js anywhere, as CLI, hook and wrapper${why}`, async (t) => {
   const prefix = prefixDir('basic');
   const first = await install(prefix);
   t.is(first.exitCode, 0, show(first));
@@ -51,7 +50,7 @@ rootTest(`install places every file, a second install changes nothing, the insta
   t.regex(first.stdout, /^note: --prefix: nothing was started; try the watcher with: .*\/usr\/bin\/oci-gpu watch --config .*\/etc\/oci-gpu\/config\.json5$/m);
   const files = [...snapshot(prefix)].filter(([, v]) => !v.startsWith('dir')).map(([k]) => k).sort();
   t.deepEqual(files, EXPECTED);
-  t.is(statSync(path.join(prefix, 'usr/libexec/oci-gpu/oci-gpu-hook')).mode & 0o777, 0o755);
+  t.is(statSync(path.join(prefix, 'usr/bin/oci-gpu')).size, statSync(await cliBinary()).size, 'the running binary installed itself');
   t.is(statSync(path.join(prefix, 'usr/bin/oci-gpu')).mode & 0o777, 0o755);
   t.is(statSync(path.join(prefix, 'etc/oci-gpu/config.json5')).mode & 0o777, 0o644);
   const hooks = JSON.parse(readFileSync(path.join(prefix, 'usr/share/containers/oci/hooks.d/oci-gpu.json'), 'utf8'));
@@ -61,20 +60,13 @@ rootTest(`install places every file, a second install changes nothing, the insta
   const before = snapshot(prefix);
   const second = await install(prefix);
   t.is(second.exitCode, 0, show(second));
-  t.regex(second.stdout, /^install: nothing to change \(11 files already in place\)$/m);
+  t.regex(second.stdout, /^install: nothing to change \(9 files already in place\)$/m);
   t.deepEqual(diffSnapshots(before, snapshot(prefix)), { gone: [], added: [], changed: [] });
 
-  const version = await run(path.join(prefix, 'usr/bin/oci-gpu'), ['--version']);
-  t.is(version.stdout, 'oci-gpu 0.1.0\n', show(version));
-  // The launcher and Node.js: Debian 12's node 18 (a fake here) or none is one line and exit 1.
-  const node18 = path.join(tempDir('node18'), 'node');
-  writeFileSync(node18, '#!/bin/sh\necho v18.19.0\n', { mode: 0o755 });
-  const old = await run(path.join(prefix, 'usr/bin/oci-gpu'), ['--version'], { env: { OCI_GPU_NODE: node18 } });
-  t.is(old.exitCode, 1);
-  t.is(old.stderr, `oci-gpu: Node.js >= 20 is needed, "${node18}" is v18.19.0: install Node.js 20 or later, or set OCI_GPU_NODE\n`);
-  const none = await run(path.join(prefix, 'usr/bin/oci-gpu'), ['--version'], { env: { OCI_GPU_NODE: '/nonexistent/node' } });
-  t.is(none.exitCode, 1);
-  t.is(none.stderr, 'oci-gpu: Node.js >= 20 is needed and "/nonexistent/node" cannot run: install Node.js 20 or later, or set OCI_GPU_NODE\n');
+  // An empty environment: no PATH, so no node (or anything else) could be found even if it were there.
+  const version = await run('/usr/bin/env', ['-i', path.join(prefix, 'usr/bin/oci-gpu'), '--version']);
+  const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+  t.is(version.stdout, `oci-gpu ${pkg.version}\n`, show(version));
   const wrapper = await run(path.join(prefix, 'usr/bin/oci-gpu-runtime'), ['--help']);
   t.regex(wrapper.stdout, /^Usage: oci-gpu-runtime /, 'the link runs the binary as the runtime wrapper (argv0)');
   const hook = await run(path.join(prefix, 'usr/libexec/oci-gpu/oci-gpu-hook'), ['--help']);
@@ -86,10 +78,11 @@ rootTest(`--dry-run prints every step and changes nothing, for install and unins
   const dry = await install(prefix, '--dry-run', '--docker', '--nvidia-env');
   t.is(dry.exitCode, 0, show(dry));
   t.deepEqual([...snapshot(prefix).keys()], ['.'], 'nothing written');
-  for (const f of [...EXPECTED.filter((f) => !f.endsWith('installed.json') && !f.includes('oci-gpu-runtime')), 'usr/share/containers/oci/hooks.d/oci-gpu-nvidia-env.json', 'etc/docker/daemon.json']) {
+  for (const f of [...EXPECTED.filter((f) => !f.endsWith('installed.json') && !f.endsWith('oci-gpu-runtime') && !f.endsWith('oci-gpu-hook')), 'usr/share/containers/oci/hooks.d/oci-gpu-nvidia-env.json', 'etc/docker/daemon.json']) {
     t.true(dry.stdout.includes(`would write ${prefix}/${f} (new)`), `${f} missing from:\n${dry.stdout}`);
   }
-  t.regex(dry.stdout, /^would link .*\/usr\/bin\/oci-gpu-runtime -> \.\.\/libexec\/oci-gpu\/oci-gpu-runtime \(new\)$/m);
+  t.regex(dry.stdout, /^would link .*\/usr\/bin\/oci-gpu-runtime -> oci-gpu \(new\)$/m);
+  t.regex(dry.stdout, /^would link .*\/usr\/libexec\/oci-gpu\/oci-gpu-hook -> \.\.\/\.\.\/bin\/oci-gpu \(new\)$/m);
   t.regex(dry.stdout, /^install: dry run, nothing changed$/m);
   t.is((await install(prefix)).exitCode, 0);
   const before = snapshot(prefix);
@@ -108,7 +101,7 @@ rootTest(`uninstall removes exactly what install placed; an edited config stays,
   t.is((await install(prefix, '--nvidia-env')).exitCode, 0);
   writeFileSync(path.join(prefix, 'etc/oci-gpu/config.json5'), '{ log: { level: "debug" } }\n');
   const reinstall = await install(prefix, '--nvidia-env');
-  t.regex(reinstall.stdout, /^kept .*\/etc\/oci-gpu\/config\.json5 \(exists: never overwritten\)\ninstall: nothing to change \(11 files already in place\)$/m, show(reinstall));
+  t.regex(reinstall.stdout, /^kept .*\/etc\/oci-gpu\/config\.json5 \(exists: never overwritten\)\ninstall: nothing to change \(9 files already in place\)$/m, show(reinstall));
   t.is(readFileSync(path.join(prefix, 'etc/oci-gpu/config.json5'), 'utf8'), '{ log: { level: "debug" } }\n');
   const un = await cli(['uninstall', '--prefix', prefix]);
   t.is(un.exitCode, 0, show(un));
@@ -120,24 +113,23 @@ rootTest(`uninstall removes exactly what install placed; an edited config stays,
 });
 
 rootTest(`not root: refused in one line, except --dry-run and a writable --prefix${why}`, async (t) => {
-  const source = await installSourceTree();
-  const refused = await cli(['install', '--source', source], { asUser: NOBODY });
+  const refused = await cli(['install'], { asUser: NOBODY });
   t.is(refused.exitCode, 1, show(refused));
   t.is(refused.stderr, 'oci-gpu install: must run as root (or use --dry-run, or --prefix DIR with a writable DIR)\n');
   const refusedUn = await cli(['uninstall'], { asUser: NOBODY });
   t.is(refusedUn.exitCode, 1);
   t.is(refusedUn.stderr.split('\n').length, 2, 'one line');
-  const notWritable = await cli(['install', '--source', source, '--prefix', prefixDir('root-owned')], { asUser: NOBODY });
+  const notWritable = await cli(['install', '--prefix', prefixDir('root-owned')], { asUser: NOBODY });
   t.is(notWritable.exitCode, 1);
   t.regex(notWritable.stderr, /^oci-gpu install: --prefix ".*" is not writable by this user: run as root or choose a writable folder\n$/);
-  const dry = await cli(['install', '--source', source, '--dry-run'], { asUser: NOBODY });
+  const dry = await cli(['install', '--dry-run'], { asUser: NOBODY });
   t.is(dry.exitCode, 0, show(dry));
-  t.regex(dry.stdout, /^would write \/usr\/libexec\/oci-gpu\/oci-gpu-hook /m);
+  t.regex(dry.stdout, /^would write \/usr\/bin\/oci-gpu /m);
   const mine = prefixDir('nobody');
   chownSync(mine, NOBODY, NOBODY);
-  const ok = await cli(['install', '--source', source, '--prefix', mine], { asUser: NOBODY });
+  const ok = await cli(['install', '--prefix', mine], { asUser: NOBODY });
   t.is(ok.exitCode, 0, show(ok));
-  t.is(statSync(path.join(mine, 'usr/libexec/oci-gpu/oci-gpu-hook')).uid, NOBODY);
+  t.is(statSync(path.join(mine, 'usr/bin/oci-gpu')).uid, NOBODY);
 });
 
 rootTest(`errors are one line naming what is wrong, with a non-zero exit${why}`, async (t) => {
@@ -145,7 +137,7 @@ rootTest(`errors are one line naming what is wrong, with a non-zero exit${why}`,
     [['install', '--prefix', '/nonexistent/oci-gpu-x'], /^oci-gpu install: --prefix "\/nonexistent\/oci-gpu-x" does not exist: create it first\n$/, 2],
     [['install', '--bogus'], /^oci-gpu install: unknown option '--bogus' \(see `oci-gpu install --help`\)\n$/, 2],
     [['install', '--manifest', 'rel.json'], /^oci-gpu install: --manifest "rel\.json" must be an absolute path\n$/, 2],
-    [['install', '--prefix', prefixDir('nosrc'), '--source', tempDir('empty-src')], /^oci-gpu install: ".*\/build\/oci-gpu-hook" is missing: run `npm run build` first\n$/, 1],
+    [['install', '--source', '/tmp'], /^oci-gpu install: unknown option '--source' \(see `oci-gpu install --help`\)\n$/, 2],
   ];
   for (const [args, want, code] of cases) {
     const r = await cli(args);
@@ -183,7 +175,7 @@ rootTest(`--docker: merged into an existing daemon.json (backup once), its entry
   t.deepEqual(merged['log-opts'], { 'max-size': '10m' });
   t.regex(readFileSync(file, 'utf8'), /^ {4}"log-driver"/m, 'indentation kept');
   t.is(readFileSync(`${file}.oci-gpu.bak`, 'utf8'), DAEMON_JSON, 'the original, backed up');
-  t.is((await install(prefix, '--docker', '--manifest', m.file)).stdout.split('\n')[0], 'install: nothing to change (12 files already in place)', 'daemon.json counts too');
+  t.is((await install(prefix, '--docker', '--manifest', m.file)).stdout.split('\n')[0], 'install: nothing to change (10 files already in place)', 'daemon.json counts too');
 
   // What Docker would run: path + runtimeArgs, then its own global flags and `run --bundle` (runc's default
   // runtime.path /usr/bin/runc comes from the installed config).

@@ -8,19 +8,23 @@ import { parseManifest } from '../../src/core/manifest/manifest-codec.js';
 import { scanHost } from '../../src/discover/scan.js';
 import type { Manifest } from '../../src/model/manifest.js';
 import { buildFixtureHost, copyFixtureHost } from '../../scripts/fixture-host.js';
-import { REPO_ROOT } from '../helpers/paths.js';
-import { rootTest } from '../helpers/root.js';
+import { CLI_BIN, cliBinary } from '../helpers/hook-env.js';
+import { IS_ROOT, rootTest } from '../helpers/root.js';
 import { validateCdiSpec } from '../helpers/schema.js';
 
-// Discovery on the simulated hosts, in-process and through the CLI: what it must find, the traps it
-// must not fall into, and how it reports a broken host.
+// Discovery on the simulated hosts, in-process and through the CLI (the shipped binary): what it must
+// find, the traps it must not fall into, and how it reports a broken host.
+
+test.before(async () => {
+  if (IS_ROOT) await cliBinary();
+});
 
 function scan(name: 'h200' | 'rhel-2gpu' | 'no-driver'): Manifest {
   return scanHost(createHostFs(buildFixtureHost(name)));
 }
 
 function cli(args: string[]) {
-  const r = spawnSync(process.execPath, [path.join(REPO_ROOT, 'bin/oci-gpu'), ...args], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin' } });
+  const r = spawnSync(CLI_BIN, args, { encoding: 'utf8', env: { PATH: '/usr/bin:/bin' } });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -97,7 +101,7 @@ rootTest('no-driver: an empty manifest, no warnings about missing NVIDIA files',
 
 rootTest('CDI specs of every fixture host are valid, by index and UUID plus "all", at the lowest version', (t) => {
   for (const name of ['h200', 'rhel-2gpu', 'no-driver'] as const) {
-    const spec = buildCdiSpec(scan(name), { hookPath: '/usr/libexec/oci-gpu/oci-gpu-hook' });
+    const spec = buildCdiSpec(scan(name));
     t.deepEqual(validateCdiSpec(spec), [], name);
     if (name === 'no-driver') t.deepEqual([spec.devices, spec.cdiVersion], [[], '0.3.0']);
     else t.is(spec.cdiVersion, '0.5.0', 'device names start with a digit and nodes carry hostPath');
@@ -175,9 +179,9 @@ rootTest('a corrupt ld.so.cache is a clear error naming it, exit 1, no stack tra
 
 rootTest('a reader that closes the pipe early (`oci-gpu scan | head`) gets no error and exit 0', (t) => {
   const dir = buildFixtureHost('h200');
-  const r = spawnSync('/bin/sh', ['-c', `"${process.execPath}" "${path.join(REPO_ROOT, 'bin/oci-gpu')}" scan --root "${dir}" --json | head -c 1 >/dev/null`], { encoding: 'utf8' });
+  const r = spawnSync('/bin/sh', ['-c', `"${CLI_BIN}" scan --root "${dir}" --json | head -c 1 >/dev/null`], { encoding: 'utf8' });
   t.is(r.stderr, '', 'no EPIPE stack');
-  const direct = spawnSync('/bin/bash', ['-c', `set -o pipefail; "${process.execPath}" "${path.join(REPO_ROOT, 'bin/oci-gpu')}" cdi generate --root "${dir}" | (exec 0<&-; sleep 0.2)`], { encoding: 'utf8' });
+  const direct = spawnSync('/bin/bash', ['-c', `set -o pipefail; "${CLI_BIN}" cdi generate --root "${dir}" | (exec 0<&-; sleep 0.2)`], { encoding: 'utf8' });
   t.is(direct.status, 0, direct.stderr);
   t.is(direct.stderr, '');
 });

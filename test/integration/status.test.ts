@@ -4,6 +4,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { FIXTURE_DRIVER, makeWatchPaths, runCli, startWatch, type WatchPaths, type WatchProcess } from '../helpers/watch.js';
 import { IS_ROOT } from '../helpers/root.js';
+import { cliBinary } from '../helpers/hook-env.js';
+
+// The watcher and the CLI run as the shipped binary.
+test.before(async () => {
+  await cliBinary();
+});
 
 const serial = IS_ROOT ? test.serial : test.skip;
 
@@ -62,7 +68,7 @@ serial('unparsable manifest: exit 3, one line naming the file', (t) => {
   const dir = fs.mkdtempSync('/tmp/oci-gpu-status-');
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'manifest.json');
-  fs.writeFileSync(file, '{"schema": "oci-gpu.manifest/v1", "gpus": [');
+  fs.writeFileSync(file, '{"schema": "oci-gpu.manifest/v2", "gpus": [');
   const r = runCli(['status', '--manifest', file]);
   t.is(r.code, 3);
   t.is(r.stderr.split('\n').length, 2, r.stderr);

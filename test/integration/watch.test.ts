@@ -28,6 +28,12 @@ import {
   type WatchSettings,
 } from '../helpers/watch.js';
 import { IS_ROOT } from '../helpers/root.js';
+import { cliBinary } from '../helpers/hook-env.js';
+
+// The watcher and the CLI run as the shipped binary.
+test.before(async () => {
+  await cliBinary();
+});
 
 const serial = IS_ROOT ? test.serial : test.skip;
 
@@ -72,7 +78,7 @@ serial('start writes manifest, CDI spec and status; a restart with nothing chang
   const first = start(t, p);
   await first.ready();
   const m = manifestOf(p);
-  t.is(m.schema, 'oci-gpu.manifest/v1');
+  t.is(m.schema, 'oci-gpu.manifest/v2');
   t.is(m.driver.version, FIXTURE_DRIVER);
   t.deepEqual(m.gpus.map((g: any) => g.uuid), ['GPU-8b472ccd-7f02-9c7a-ca0f-35527f14b320']);
   const cdi = readJson(p.cdi);
@@ -286,7 +292,7 @@ serial('kill -9 in a loop while the tree changes: the manifest is always whole; 
       reads++;
       try {
         const m = JSON.parse(text);
-        if (m.schema !== 'oci-gpu.manifest/v1') torn.push(text.slice(0, 100));
+        if (m.schema !== 'oci-gpu.manifest/v2') torn.push(text.slice(0, 100));
       } catch {
         torn.push(`${text.length} bytes: ${text.slice(-60)}`);
       }

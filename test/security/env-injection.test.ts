@@ -136,7 +136,7 @@ rootTest(`the createRuntime step precreate adds, and the CDI spec's hook, get ex
   t.true(hooks.length > 0);
   for (const h of hooks) t.deepEqual(h.env, MINIMAL_ENV, `${h.path}`);
   t.deepEqual(edited.process.env, config.process.env, 'the container keeps its own env');
-  const spec = cdiSpecOf(m.file, bin);
+  const spec = cdiSpecOf(m.file);
   const cdiHooks = [spec.containerEdits, ...spec.devices.map((d) => d.containerEdits)].flatMap((e) => e.hooks ?? []);
   t.true(cdiHooks.length > 0);
   for (const h of cdiHooks) t.deepEqual(h.env, MINIMAL_ENV);

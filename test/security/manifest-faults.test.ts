@@ -54,11 +54,12 @@ const FAULTS: Fault[] = [
   { title: 'binary garbage', make: () => write(Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0, 1, 2, 0xff, 0xfe])), says: NOT_JSON },
   { title: 'a JSON array', make: () => write('[]'), says: /is not a JSON object/ },
   { title: 'JSON null', make: () => write('null'), says: /is not a JSON object/ },
-  { title: 'an empty object', make: () => write('{}'), says: /has schema undefined, expected oci-gpu\.manifest\/v1/ },
+  { title: 'an empty object', make: () => write('{}'), says: /has schema undefined, expected oci-gpu\.manifest\/v2/ },
   { title: 'of the right schema but the wrong shape (gpus a string, driver.version a number)', make: (g) => edited(g, (m) => ((m.gpus = 'all'), (m.driver.version = 580))), says: /driver\.version: must be a string; gpus: must be an array/ },
-  { title: 'of the right schema with nothing else', make: () => write('{"schema":"oci-gpu.manifest/v1"}'), says: /generatedAt: must be a string/ },
-  { title: 'of a newer schema (oci-gpu.manifest/v2)', make: (g) => edited(g, (m) => (m.schema = 'oci-gpu.manifest/v2')), says: /has schema oci-gpu\.manifest\/v2, newer than this oci-gpu reads \(oci-gpu\.manifest\/v1\)/ },
-  { title: 'of a foreign schema', make: (g) => edited(g, (m) => (m.schema = 'nvidia.cdi/v1')), says: /has schema nvidia\.cdi\/v1, expected oci-gpu\.manifest\/v1/ },
+  { title: 'of the right schema with nothing else', make: () => write('{"schema":"oci-gpu.manifest/v2"}'), says: /generatedAt: must be a string/ },
+  { title: 'of a newer schema (oci-gpu.manifest/v3)', make: (g) => edited(g, (m) => (m.schema = 'oci-gpu.manifest/v3')), says: /has schema oci-gpu\.manifest\/v3, newer than this oci-gpu reads \(oci-gpu\.manifest\/v2\)/ },
+  { title: 'of the previous schema (oci-gpu.manifest/v1: the watcher was not restarted after an upgrade)', make: (g) => edited(g, (m) => (m.schema = 'oci-gpu.manifest/v1')), says: /has schema oci-gpu\.manifest\/v1, older than this oci-gpu reads \(oci-gpu\.manifest\/v2\): restart oci-gpu-watch/ },
+  { title: 'of a foreign schema', make: (g) => edited(g, (m) => (m.schema = 'nvidia.cdi/v1')), says: /has schema nvidia\.cdi\/v1, expected oci-gpu\.manifest\/v2/ },
   { title: 'from another driver version', make: (g) => edited(g, (m) => (m.driver.version = '570.86.10')), says: /was written for driver 570\.86\.10 but driver 580\.159\.04 is loaded now/ },
   { title: 'a folder', make: () => tempDir('manifest-dir'), says: /cannot read manifest|EISDIR/ },
 ];
@@ -71,7 +72,7 @@ function assertLine(t: import('ava').ExecutionContext, stderr: string, program: 
   t.true(line.startsWith(`${program}: `), ctx);
   t.true(line.includes(`manifest "${file}"`), `the line does not name the file:\n${line}`);
   t.regex(line, says, line);
-  t.regex(line, new RegExp(`oci-gpu scan --output ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}|upgrade oci-gpu-hook`), `the line does not say what to run:\n${line}`);
+  t.regex(line, new RegExp(`oci-gpu scan --output ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}|upgrade oci-gpu`), `the line does not say what to run:\n${line}`);
 }
 
 const startFails = test.macro({

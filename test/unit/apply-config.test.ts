@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { applyEditsToConfig } from '../../src/core/plan/apply-config.js';
 import { rulesAllow } from '../../src/core/plan/device-rules.js';
-import { ldcacheHook } from '../../src/core/plan/post-mount.js';
+import { postMountHook } from '../../src/core/plan/post-mount.js';
 import { planEdits } from '../../src/core/plan/plan-edits.js';
 import { editConfigForRequest } from '../../src/core/plan/plan-config.js';
 import { parseRequest } from '../../src/core/request/request.js';
@@ -21,7 +21,7 @@ const ctl = charNode('/dev/nvidiactl', 195, 255);
 const gpu0 = charNode('/dev/nvidia0', 195, 0);
 const cudaMount = fileMount('/usr/lib/x86_64-linux-gnu/libcuda.so.580.159.04');
 const mps = fileMount('/tmp/nvidia-mps');
-const ldHook = ldcacheHook({ ldconfig: '/sbin/ldconfig.real', nsenter: '/usr/bin/nsenter', sh: '/bin/sh' }, '/var/lib/containers/rootfs', ['/usr/lib/x86_64-linux-gnu'])!;
+const ldHook = postMountHook({ ldconfig: '/sbin/ldconfig.real', nsenter: '/usr/bin/nsenter', sh: '/bin/sh', awk: '/usr/bin/awk' }, ['/usr/lib/x86_64-linux-gnu'])!;
 const EDITS: ContainerEdits = deepFreeze({
   env: ['NVIDIA_DRIVER_CAPABILITIES=compute'],
   deviceNodes: [ctl, gpu0],
@@ -223,7 +223,7 @@ for (const host of ['h200', 'rhel-2gpu'] as const) {
   test(`${host}: editConfigForRequest gives a valid config that allows exactly the planned nodes`, (t) => {
     const m = scanFixture(host);
     const req = parseRequest({}, ['NVIDIA_VISIBLE_DEVICES=all', 'NVIDIA_DRIVER_CAPABILITIES=all'], 'nvidia.com/gpu')!;
-    const out = editConfigForRequest(EXAMPLE, m, req, '/var/lib/containers/storage/overlay/x/merged');
+    const out = editConfigForRequest(EXAMPLE, m, req);
     t.deepEqual(validateOciConfig(out), []);
     const plan = planEdits(m, req);
     const rules = out.linux!.resources!.devices!;
@@ -234,14 +234,14 @@ for (const host of ['h200', 'rhel-2gpu'] as const) {
       t.true(mount.source!.startsWith(`${m.root}/`), mount.source);
     }
     t.is(out.hooks!.createRuntime!.length, EXAMPLE.hooks!.createRuntime!.length + 1, 'one ld cache hook');
-    t.deepEqual(editConfigForRequest(out, m, req, '/var/lib/containers/storage/overlay/x/merged'), out, 'idempotent');
+    t.deepEqual(editConfigForRequest(out, m, req), out, 'idempotent');
   });
 }
 
 test('rhel-2gpu: NVIDIA_VISIBLE_DEVICES=1 allows /dev/nvidia3 and not /dev/nvidia0', (t) => {
   const m = scanFixture('rhel-2gpu');
   const req = parseRequest({}, ['NVIDIA_VISIBLE_DEVICES=1'], 'nvidia.com/gpu')!;
-  const out = editConfigForRequest(MINIMAL, m, req, '/rootfs');
+  const out = editConfigForRequest(MINIMAL, m, req);
   t.deepEqual(validateOciConfig(out), []);
   t.deepEqual(out.linux!.devices!.map((d) => d.path), ['/dev/nvidiactl', '/dev/nvidia3', '/dev/nvidia-uvm', '/dev/nvidia-uvm-tools']);
   const rules = [{ allow: false, access: 'rwm' }, ...out.linux!.resources!.devices!];

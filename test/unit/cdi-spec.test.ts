@@ -1,12 +1,11 @@
 import test, { type ExecutionContext } from 'ava';
 import { buildCdiSpec, DEFAULT_CDI_KIND, minimumCdiVersion, type CdiSpec } from '../../src/core/plan/cdi-spec.js';
-import { HOOK_ENV } from '../../src/core/plan/post-mount.js';
+import { HOOK_ENV, postMountHook } from '../../src/core/plan/post-mount.js';
 import type { ContainerEdits } from '../../src/model/edits.js';
 import type { Manifest } from '../../src/model/manifest.js';
 import { buildManifest, deepFreeze, gpuUuid, mountedPaths, nodePaths, scanFixture, type ManifestOptions } from '../helpers/manifests.js';
 import { validateCdiSpec } from '../helpers/schema.js';
 
-const HOOK_PATH = '/usr/libexec/oci-gpu/oci-gpu-hook';
 // container-device-interface pkg/parser: device names and the vendor/class of a kind.
 const DEVICE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.:-]*$/;
 const HOOK_NAMES = ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'];
@@ -36,8 +35,8 @@ function semanticProblems(spec: CdiSpec): string[] {
 }
 
 /** Builds a spec and checks it against the CDI schema and the Go library's rules: every spec built here goes through this. */
-function build(t: ExecutionContext, manifest: Manifest, options: { kind?: string; hookPath?: string } = {}): CdiSpec {
-  const spec = buildCdiSpec(manifest, { hookPath: HOOK_PATH, ...options });
+function build(t: ExecutionContext, manifest: Manifest, options: { kind?: string } = {}): CdiSpec {
+  const spec = buildCdiSpec(manifest, options);
   t.deepEqual(validateCdiSpec(spec), [], 'valid against the CDI schema');
   t.deepEqual(semanticProblems(spec), [], 'valid for the CDI library');
   t.deepEqual(JSON.parse(JSON.stringify(spec)), spec, 'plain JSON: no undefined fields');
@@ -102,17 +101,18 @@ test('empty lists are left out of every containerEdits', (t) => {
 
 // --- the ld cache hook ---
 
-test('the ld cache hook runs the hook binary with the host tools and every library folder', (t) => {
+test('the ld cache hook is the post-mount step: the host\'s sh, nsenter, ldconfig and awk, every library folder, no oci-gpu binary', (t) => {
   const m = buildManifest({ gpus: 1, root: '/srv/host' });
-  const spec = build(t, m, { hookPath: '/opt/oci-gpu/bin/oci-gpu-hook' });
-  t.deepEqual(spec.containerEdits.hooks, [
-    {
-      hookName: 'createRuntime',
-      path: '/opt/oci-gpu/bin/oci-gpu-hook',
-      args: ['oci-gpu-hook', 'ldcache', '--ldconfig', '/srv/host/sbin/ldconfig.real', '--nsenter', '/srv/host/usr/bin/nsenter', '--folder', '/usr/lib/i386-linux-gnu', '--folder', '/usr/lib/x86_64-linux-gnu'],
-      env: HOOK_ENV,
-    },
-  ]);
+  const spec = build(t, m);
+  const hooks = spec.containerEdits.hooks!;
+  t.is(hooks.length, 1);
+  const [h] = hooks;
+  t.like(h, { hookName: 'createRuntime', path: '/srv/host/bin/sh', env: HOOK_ENV });
+  t.deepEqual(h!.args!.slice(0, 2), ['sh', '-c']);
+  // sh -c SCRIPT NAME nsenter ldconfig awk PROGRAM folders...
+  t.deepEqual(h!.args!.slice(3, 7), ['oci-gpu-post-mount', '/srv/host/usr/bin/nsenter', '/srv/host/sbin/ldconfig.real', '/srv/host/usr/bin/awk']);
+  t.deepEqual(h!.args!.slice(8), ['/usr/lib/i386-linux-gnu', '/usr/lib/x86_64-linux-gnu']);
+  t.deepEqual(h, postMountHook(m.tools, m.libraryDirs), 'the same step as the precreate edit');
 });
 
 const noHook = test.macro({
@@ -195,7 +195,7 @@ for (const host of ['h200', 'rhel-2gpu'] as const) {
     t.true(mountedPaths(spec.containerEdits).some((p) => /\/libcuda\.so\.\d+\.\d+\.\d+$/.test(p)));
     t.false(mountedPaths(spec.containerEdits).some((p) => p.includes('libcudart') || p.includes('570.86.15')));
     t.is(spec.containerEdits.hooks?.length, 1);
-    t.deepEqual(spec.containerEdits.hooks![0]!.args!.filter((_, i, a) => a[i - 1] === '--folder'), m.libraryDirs);
+    t.deepEqual(spec.containerEdits.hooks![0]!.args!.slice(8), m.libraryDirs);
   });
 }
 

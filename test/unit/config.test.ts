@@ -9,7 +9,7 @@ const DEFAULTS: Config = {
   manifest: '/run/oci-gpu/manifest.json',
   root: '/',
   cdi: { enabled: true, path: '/var/run/cdi/oci-gpu.json', kind: 'nvidia.com/gpu' },
-  hook: { onDriverMismatch: 'fail', path: '/usr/libexec/oci-gpu/oci-gpu-hook', scanCommand: '/usr/bin/oci-gpu' },
+  hook: { onDriverMismatch: 'fail', scanCommand: '/usr/bin/oci-gpu' },
   runtime: { path: '/usr/bin/runc' },
   watch: { debounceMs: 200, safetyRescanSeconds: 60, stableScans: 2, udev: true, charLinks: true, keepWarm: false },
   log: { level: 'info', format: 'text' },
@@ -113,7 +113,7 @@ const refuses = test.macro({
 });
 
 const ABS = 'must be an absolute path';
-for (const key of ['manifest', 'root', 'cdi.path', 'hook.path', 'hook.scanCommand', 'runtime.path']) {
+for (const key of ['manifest', 'root', 'cdi.path', 'hook.scanCommand', 'runtime.path']) {
   test(accepts, key, '/some/where');
   test(refuses, key, 'relative/path', ABS);
   test(refuses, key, '', ABS);

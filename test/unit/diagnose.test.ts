@@ -21,7 +21,7 @@ const HOST_NODES = [char('/dev/nvidia0', 195, 0), char('/dev/nvidiactl', 195, 25
 /** A healthy host with one GPU; `change` edits a copy. */
 function host(change: (h: HostFacts) => void = () => {}): HostFacts {
   const manifest = buildManifest({ gpus: 1 });
-  const spec = buildCdiSpec(manifest, { kind: 'nvidia.com/gpu', hookPath: HOOK });
+  const spec = buildCdiSpec(manifest, { kind: 'nvidia.com/gpu' });
   const h: HostFacts = {
     root: '/',
     driver: { version: DRIVER_VERSION, source: '/sys/module/nvidia/version' },
@@ -34,7 +34,6 @@ function host(change: (h: HostFacts) => void = () => {}): HostFacts {
     cdi: {
       enabled: true,
       kind: 'nvidia.com/gpu',
-      hookPath: HOOK,
       ours: '/var/run/cdi/oci-gpu.json',
       dirs: ['/etc/cdi', '/var/run/cdi'],
       files: [{ file: '/var/run/cdi/oci-gpu.json', dirIndex: 1, kind: 'nvidia.com/gpu', spec: JSON.parse(JSON.stringify(spec)) }],

@@ -3,7 +3,7 @@
 import test from 'ava';
 import crypto from 'node:crypto';
 import { parseInstallRecord, planInstall, planUninstall, type DockerState } from '../../src/core/install/install-plan.js';
-import { launcherScript, layoutInstall, rewriteConfig, rewriteHooksEntry, rewriteUnit, type InstallSources } from '../../src/core/install/install-layout.js';
+import { layoutInstall, rewriteConfig, rewriteHooksEntry, rewriteUnit, type InstallSources } from '../../src/core/install/install-layout.js';
 import { OciGpuError, ParseError } from '../../src/errors.js';
 import type { HostFacts, InstallAction, InstallOptions, InstallPlan, InstallRecord, PathState } from '../../src/model/install.js';
 
@@ -11,18 +11,14 @@ const sha = (text: string) => crypto.createHash('sha256').update(text).digest('h
 
 const HOOK_ENTRY = JSON.stringify({ version: '1.0.0', hook: { path: '/usr/libexec/oci-gpu/oci-gpu-hook', args: ['oci-gpu-hook', 'precreate'] }, when: { always: true }, stages: ['precreate'] });
 const SOURCES: InstallSources = {
-  hookBinary: { file: '/src/build/oci-gpu-hook', sha256: sha('hook binary') },
-  cliBundle: { file: '/src/build/oci-gpu.mjs', sha256: sha('cli bundle') },
+  binary: { file: '/src/build/oci-gpu', sha256: sha('binary') },
   hooksD: { 'oci-gpu.json': HOOK_ENTRY, 'oci-gpu-cdi.json': HOOK_ENTRY, 'oci-gpu-nvidia-env.json': HOOK_ENTRY },
   unit: '[Service]\nType=notify\nExecStart=/usr/bin/oci-gpu watch\n',
   tmpfiles: 'd /run/oci-gpu 0755 root root -\n',
   udevRules: 'ACTION=="add", SUBSYSTEM=="module", KERNEL=="nvidia"\n',
-  config: '{\n  hook: {\n    // path: "/usr/libexec/oci-gpu/oci-gpu-hook",\n    // scanCommand: "/usr/bin/oci-gpu",\n  },\n}\n',
+  config: '{\n  hook: {\n    // scanCommand: "/usr/bin/oci-gpu",\n  },\n}\n',
 };
-const FILE_SHAS = new Map([
-  ['/src/build/oci-gpu-hook', SOURCES.hookBinary.sha256],
-  ['/src/build/oci-gpu.mjs', SOURCES.cliBundle.sha256],
-]);
+const FILE_SHAS = new Map([['/src/build/oci-gpu', SOURCES.binary.sha256]]);
 
 const SYSTEMD: HostFacts = { systemd: true, unitEnabled: false, unitActive: false, systemctl: '/usr/bin/systemctl', systemdTmpfiles: '/usr/bin/systemd-tmpfiles', udevadm: null, debInstalled: false };
 const NO_SYSTEMD: HostFacts = { ...SYSTEMD, systemd: false, systemctl: null };
@@ -115,17 +111,15 @@ test('fresh install with systemd: every file, folders first, the record, then tm
   t.deepEqual(paths(plan, 'write').sort(), [
     '/etc/oci-gpu/config.json5',
     '/usr/bin/oci-gpu',
-    '/usr/lib/oci-gpu/oci-gpu.mjs',
     '/usr/lib/systemd/system/oci-gpu-watch.service',
     '/usr/lib/tmpfiles.d/oci-gpu.conf',
     '/usr/lib/udev/rules.d/71-oci-gpu.rules',
-    '/usr/libexec/oci-gpu/oci-gpu-hook',
     '/usr/share/containers/oci/hooks.d/oci-gpu-cdi.json',
     '/usr/share/containers/oci/hooks.d/oci-gpu.json',
   ]);
   t.deepEqual(ops(plan, 'link'), [
-    { op: 'link', path: '/usr/libexec/oci-gpu/oci-gpu-runtime', target: 'oci-gpu-hook', why: 'new' },
-    { op: 'link', path: '/usr/bin/oci-gpu-runtime', target: '../libexec/oci-gpu/oci-gpu-runtime', why: 'new' },
+    { op: 'link', path: '/usr/libexec/oci-gpu/oci-gpu-hook', target: '../../bin/oci-gpu', why: 'new' },
+    { op: 'link', path: '/usr/bin/oci-gpu-runtime', target: 'oci-gpu', why: 'new' },
   ]);
   t.deepEqual(paths(plan, 'mkdir').slice(0, 1), ['/usr/libexec/oci-gpu']);
   t.true(paths(plan, 'mkdir').includes('/usr/share/containers'), 'creates each missing level');
@@ -156,9 +150,9 @@ test('the service is enabled again when it was disabled, and restarted after an 
   const host = new Host();
   host.apply(install(host));
   t.deepEqual(runs(install(host, {}, { ...SYSTEMD, unitEnabled: false, unitActive: true })), ['/usr/bin/systemctl enable --now oci-gpu-watch.service']);
-  host.editFile('/usr/lib/oci-gpu/oci-gpu.mjs', 'old bundle');
+  host.editFile('/usr/bin/oci-gpu', 'old binary');
   const upgrade = install(host, {}, { ...SYSTEMD, unitEnabled: true, unitActive: true });
-  t.deepEqual(ops(upgrade, 'write'), [{ op: 'write', path: '/usr/lib/oci-gpu/oci-gpu.mjs', mode: 0o644, source: { file: '/src/build/oci-gpu.mjs' }, why: 'changed' }]);
+  t.deepEqual(ops(upgrade, 'write'), [{ op: 'write', path: '/usr/bin/oci-gpu', mode: 0o755, source: { file: '/src/build/oci-gpu' }, why: 'changed' }]);
   t.deepEqual(runs(upgrade), ['/usr/bin/systemctl daemon-reload', '/usr/bin/systemctl try-restart oci-gpu-watch.service']);
 });
 
@@ -200,11 +194,11 @@ test('--prefix: everything under it, files name each other under it, no command 
   t.is(hook.hook.path, '/tmp/p/usr/libexec/oci-gpu/oci-gpu-hook');
   t.deepEqual(hook.hook.args, ['oci-gpu-hook', 'precreate', '--config', '/tmp/p/etc/oci-gpu/config.json5']);
   t.regex(host.text('/tmp/p/usr/lib/systemd/system/oci-gpu-watch.service')!, /^ExecStart=\/tmp\/p\/usr\/bin\/oci-gpu watch --config \/tmp\/p\/etc\/oci-gpu\/config.json5$/m);
-  t.regex(host.text('/tmp/p/usr/bin/oci-gpu')!, /exec "\$node" '\/tmp\/p\/usr\/lib\/oci-gpu\/oci-gpu\.mjs' "\$@"/);
+  t.deepEqual(host.paths.get('/tmp/p/usr/libexec/oci-gpu/oci-gpu-hook'), { type: 'symlink', target: '../../bin/oci-gpu' });
   t.deepEqual(JSON.parse(host.text('/tmp/p/etc/docker/daemon.json')!), {
     runtimes: { 'oci-gpu': { path: '/tmp/p/usr/bin/oci-gpu-runtime', runtimeArgs: ['--config', '/tmp/p/etc/oci-gpu/config.json5'] } },
   });
-  t.regex(host.text('/tmp/p/etc/oci-gpu/config.json5')!, /^ {4}path: "\/tmp\/p\/usr\/libexec\/oci-gpu\/oci-gpu-hook",$/m);
+  t.regex(host.text('/tmp/p/etc/oci-gpu/config.json5')!, /^ {4}scanCommand: "\/tmp\/p\/usr\/bin\/oci-gpu",$/m);
 });
 
 test('--manifest goes to the hook, the watcher and the Docker runtime', (t) => {
@@ -287,16 +281,13 @@ test('uninstall of a --prefix tree leaves nothing behind and runs nothing', (t) 
   t.deepEqual([...host.paths.keys()], ['/tmp/p']);
 });
 
-test('layout pieces: hooks entry, unit and launcher', (t) => {
+test('layout pieces: hooks entry, unit and config', (t) => {
   t.deepEqual(JSON.parse(rewriteHooksEntry(HOOK_ENTRY, 'x.json', '/h', [])).hook, { path: '/h', args: ['oci-gpu-hook', 'precreate'] });
   t.throws(() => rewriteHooksEntry('{', 'hooks.d/x.json', '/h', []), { message: /hooks\.d\/x\.json is not valid JSON/ });
   t.throws(() => rewriteUnit('[Service]\nExecStart=/bin/true\n', '/usr/bin/oci-gpu', []), { message: /no "ExecStart=\.\.\. watch" line/ });
   t.is(rewriteUnit('ExecStart=-/usr/local/bin/oci-gpu watch --log-format json\n', '/x/oci-gpu', ['--config', '/c']), 'ExecStart=-/x/oci-gpu watch --config /c --log-format json\n');
   t.is(rewriteConfig(SOURCES.config, '/'), SOURCES.config);
   t.regex(rewriteConfig(SOURCES.config, '/p'), /^ {4}scanCommand: "\/p\/usr\/bin\/oci-gpu",$/m);
-  const launcher = launcherScript("/o'dd/oci-gpu.mjs");
-  t.true(launcher.startsWith('#!/bin/sh\n'));
-  t.true(launcher.includes(`exec "$node" '/o'\\''dd/oci-gpu.mjs' "$@"`));
 });
 
 test('parseInstallRecord: every problem with its path', (t) => {

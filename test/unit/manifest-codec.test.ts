@@ -48,7 +48,7 @@ test('serializeManifest is deterministic JSON with a trailing newline', (t) => {
   t.is(a, serializeManifest(buildManifest({ gpus: 2 })));
   t.true(a.endsWith('}\n'));
   t.false(a.endsWith('\n\n'));
-  t.true(a.startsWith('{\n  "schema": "oci-gpu.manifest/v1",\n  "generatedAt": '));
+  t.true(a.startsWith('{\n  "schema": "oci-gpu.manifest/v2",\n  "generatedAt": '));
 });
 
 test('sameManifestContent ignores the generation time and nothing else', (t) => {
@@ -91,7 +91,7 @@ const notObject = test.macro({
 test(notObject, '[]');
 test(notObject, 'null');
 test(notObject, '42');
-test(notObject, '"oci-gpu.manifest/v1"');
+test(notObject, '"oci-gpu.manifest/v2"');
 
 const schema = test.macro({
   exec(t, value: unknown, expected: RegExp) {
@@ -104,18 +104,20 @@ const schema = test.macro({
   },
   title: (_, value: unknown) => `schema ${JSON.stringify(value)} is refused`,
 });
-test(schema, 'oci-gpu.manifest/v2', /has schema oci-gpu\.manifest\/v2, newer than this oci-gpu reads \(oci-gpu\.manifest\/v1\): upgrade oci-gpu-hook$/);
+test(schema, 'oci-gpu.manifest/v3', /has schema oci-gpu\.manifest\/v3, newer than this oci-gpu reads \(oci-gpu\.manifest\/v2\): upgrade oci-gpu$/);
 test(schema, 'oci-gpu.manifest/v10', /newer than this oci-gpu reads .*upgrade/);
-test(schema, 'oci-gpu.manifest/v0', /has schema oci-gpu\.manifest\/v0, expected oci-gpu\.manifest\/v1$/);
-test(schema, 'oci-gpu.manifest/v1.1', /expected oci-gpu\.manifest\/v1$/);
-test(schema, 'nvidia.manifest/v2', /expected oci-gpu\.manifest\/v1$/);
+// A manifest the previous release's watcher wrote (still running until restarted after an upgrade).
+test(schema, 'oci-gpu.manifest/v1', /has schema oci-gpu\.manifest\/v1, older than this oci-gpu reads \(oci-gpu\.manifest\/v2\): restart oci-gpu-watch \(`systemctl restart oci-gpu-watch`\) or run `oci-gpu scan --output .*`$/);
+test(schema, 'oci-gpu.manifest/v0', /older than this oci-gpu reads/);
+test(schema, 'oci-gpu.manifest/v1.1', /expected oci-gpu\.manifest\/v2$/);
+test(schema, 'nvidia.manifest/v2', /expected oci-gpu\.manifest\/v2$/);
 test(schema, 2, /has schema 2, expected/);
 test(schema, null, /has schema null, expected/);
-test(schema, undefined, /expected oci-gpu\.manifest\/v1$/);
+test(schema, undefined, /expected oci-gpu\.manifest\/v2$/);
 
 test('the schema is checked before the content: a newer manifest with new fields says upgrade', (t) => {
-  const newer = { schema: 'oci-gpu.manifest/v2', gpus: 'described differently now' };
-  t.regex(thrown(ManifestError, () => parseManifest(JSON.stringify(newer), SOURCE)).message, /upgrade oci-gpu-hook/);
+  const newer = { schema: 'oci-gpu.manifest/v3', gpus: 'described differently now' };
+  t.regex(thrown(ManifestError, () => parseManifest(JSON.stringify(newer), SOURCE)).message, /upgrade oci-gpu$/);
 });
 
 // --- content problems: ParseError with dot-paths ---

@@ -4,13 +4,14 @@ import { DEFAULT_CONFIG_PATH } from '../config.js';
 import { DOCKER_RUNTIME_NAME } from './docker-daemon.js';
 import type { DockerRuntime, FileSource, InstallOptions, Placement } from '../../model/install.js';
 
-/** Host paths of everything installed (before any --prefix). The defaults of hook.path and hook.scanCommand name the first and fourth. */
+/**
+ * Host paths of everything installed (before any --prefix). One binary: the CLI at `cli`, and two
+ * links to it whose names make it the hook and the runtime wrapper. hook.scanCommand's default is `cli`.
+ */
 export const INSTALL_PATHS = Object.freeze({
-  hook: '/usr/libexec/oci-gpu/oci-gpu-hook',
-  hookRuntimeLink: '/usr/libexec/oci-gpu/oci-gpu-runtime',
-  runtimeLink: '/usr/bin/oci-gpu-runtime',
   cli: '/usr/bin/oci-gpu',
-  bundle: '/usr/lib/oci-gpu/oci-gpu.mjs',
+  hook: '/usr/libexec/oci-gpu/oci-gpu-hook',
+  runtimeLink: '/usr/bin/oci-gpu-runtime',
   hooksDir: '/usr/share/containers/oci/hooks.d',
   unit: '/usr/lib/systemd/system/oci-gpu-watch.service',
   tmpfiles: '/usr/lib/tmpfiles.d/oci-gpu.conf',
@@ -29,10 +30,8 @@ export const NVIDIA_ENV_HOOK_FILE = 'oci-gpu-nvidia-env.json';
 
 /** The files of a build that install places: read by the CLI, passed here as data. */
 export interface InstallSources {
-  /** build/oci-gpu-hook (the single-file hook + runtime wrapper) and its sha256. */
-  hookBinary: { file: string; sha256: string };
-  /** build/oci-gpu.mjs (the bundled CLI) and its sha256. */
-  cliBundle: { file: string; sha256: string };
+  /** The executable (CLI, hook and runtime wrapper in one) and its sha256. */
+  binary: { file: string; sha256: string };
   /** hooks.d/*.json by file name. */
   hooksD: Record<string, string>;
   /** packaging/systemd/oci-gpu-watch.service, packaging/tmpfiles.d/oci-gpu.conf, packaging/udev/71-oci-gpu.rules, packaging/config.json5. */
@@ -73,12 +72,10 @@ export function layoutInstall(sources: InstallSources, options: InstallOptions, 
   const args = installedArgs(options);
   const hookFiles = [...DEFAULT_HOOK_FILES, ...(options.nvidiaEnv ? [NVIDIA_ENV_HOOK_FILE] : [])];
   return [
-    { kind: 'file', path: at(INSTALL_PATHS.hook), mode: 0o755, source: { file: sources.hookBinary.file }, sha256: sources.hookBinary.sha256 },
-    // Relative links: right under any prefix, and argv0 stays "oci-gpu-runtime" (the binary picks its role by it).
-    { kind: 'symlink', path: at(INSTALL_PATHS.hookRuntimeLink), target: 'oci-gpu-hook' },
-    { kind: 'symlink', path: at(INSTALL_PATHS.runtimeLink), target: path.relative(path.dirname(INSTALL_PATHS.runtimeLink), INSTALL_PATHS.hookRuntimeLink) },
-    { kind: 'file', path: at(INSTALL_PATHS.bundle), mode: 0o644, source: { file: sources.cliBundle.file }, sha256: sources.cliBundle.sha256 },
-    text(INSTALL_PATHS.cli, 0o755, launcherScript(at(INSTALL_PATHS.bundle))),
+    { kind: 'file', path: at(INSTALL_PATHS.cli), mode: 0o755, source: { file: sources.binary.file }, sha256: sources.binary.sha256 },
+    // Relative links: right under any prefix; the binary picks its role by the name it was started as.
+    { kind: 'symlink', path: at(INSTALL_PATHS.hook), target: relativeLink(INSTALL_PATHS.hook, INSTALL_PATHS.cli) },
+    { kind: 'symlink', path: at(INSTALL_PATHS.runtimeLink), target: relativeLink(INSTALL_PATHS.runtimeLink, INSTALL_PATHS.cli) },
     ...hookFiles.map((name) => {
       const source = sources.hooksD[name];
       if (source === undefined) throw new Error(`hooks.d/${name} is missing from the build`);
@@ -89,6 +86,10 @@ export function layoutInstall(sources: InstallSources, options: InstallOptions, 
     text(INSTALL_PATHS.udevRules, 0o644, sources.udevRules),
     text(INSTALL_PATHS.config, 0o644, rewriteConfig(sources.config, options.prefix), { preserve: true }),
   ];
+}
+
+function relativeLink(link: string, target: string): string {
+  return path.relative(path.dirname(link), target);
 }
 
 /** The Docker runtime entry for this install: the wrapper's path, and runtimeArgs only when needed. */
@@ -130,44 +131,16 @@ export function rewriteUnit(text: string, cli: string, extraArgs: string[]): str
 }
 
 /**
- * The default config; under a prefix, hook.path and hook.scanCommand (shown commented out at their
- * defaults) are set to the prefixed binary and CLI, so CDI specs and inline rescans use them. The
- * text is otherwise kept as it is, comments included.
+ * The default config; under a prefix, hook.scanCommand (shown commented out at its default) is set
+ * to the prefixed binary, so inline rescans use it. The text is otherwise kept as it is, comments
+ * included.
  */
 export function rewriteConfig(text: string, prefix: string): string {
   if (prefix === '/') return text;
   let out = text;
-  for (const [key, p] of [['path', INSTALL_PATHS.hook], ['scanCommand', INSTALL_PATHS.cli]] as const) {
+  for (const [key, p] of [['scanCommand', INSTALL_PATHS.cli]] as const) {
     const line = new RegExp(`^(\\s*)(?://\\s*)?(${key}:\\s*)(["'])${p.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\3`, 'm');
     out = out.replace(line, (_all, indent: string, head: string, q: string) => `${indent}${head}${q}${underPrefix(prefix, p)}${q}`);
   }
   return out;
-}
-
-/**
- * /usr/bin/oci-gpu: a launcher that runs the bundled CLI with Node.js >= 20 ($OCI_GPU_NODE, else
- * `node` on PATH, else /usr/local/bin/node) and says so in one line when there is none.
- */
-export function launcherScript(bundle: string): string {
-  return `#!/bin/sh
-# oci-gpu: runs the bundled CLI (${bundle}) with Node.js >= 20.
-# Debian 12's own nodejs is 18: install Node.js 20 or later (e.g. from NodeSource), or point
-# OCI_GPU_NODE at a node binary.
-node=\${OCI_GPU_NODE:-}
-if [ -z "$node" ]; then
-  node=$(command -v node 2>/dev/null) || node=/usr/local/bin/node
-fi
-version=$("$node" --version 2>/dev/null) || {
-  echo "oci-gpu: Node.js >= 20 is needed and \\"$node\\" cannot run: install Node.js 20 or later, or set OCI_GPU_NODE" >&2
-  exit 1
-}
-case $version in
-  v[2-9][0-9].*) ;;
-  *)
-    echo "oci-gpu: Node.js >= 20 is needed, \\"$node\\" is $version: install Node.js 20 or later, or set OCI_GPU_NODE" >&2
-    exit 1
-    ;;
-esac
-exec "$node" '${bundle.replace(/'/g, `'\\''`)}' "$@"
-`;
 }

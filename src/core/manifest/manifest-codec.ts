@@ -28,11 +28,14 @@ export function parseManifest(text: string, source: string): Manifest {
   if (value.schema !== MANIFEST_SCHEMA) {
     const schema = typeof value.schema === 'string' ? value.schema : JSON.stringify(value.schema);
     // Not String(): an object whose toString is not a function throws there.
-    const newer = /^oci-gpu\.manifest\/v(\d+)$/.exec(typeof value.schema === 'string' ? value.schema : '');
+    const version = /^oci-gpu\.manifest\/v(\d+)$/.exec(typeof value.schema === 'string' ? value.schema : '');
+    const ours = Number(/\d+$/.exec(MANIFEST_SCHEMA)![0]);
     throw new ManifestError(
-      newer && Number(newer[1]) > 1
-        ? `manifest "${source}" has schema ${schema}, newer than this oci-gpu reads (${MANIFEST_SCHEMA}): upgrade oci-gpu-hook`
-        : `manifest "${source}" has schema ${schema}, expected ${MANIFEST_SCHEMA}`,
+      version && Number(version[1]) > ours
+        ? `manifest "${source}" has schema ${schema}, newer than this oci-gpu reads (${MANIFEST_SCHEMA}): upgrade oci-gpu`
+        : version
+          ? `manifest "${source}" has schema ${schema}, older than this oci-gpu reads (${MANIFEST_SCHEMA}): restart oci-gpu-watch (\`systemctl restart oci-gpu-watch\`) or run \`oci-gpu scan --output ${source}\``
+          : `manifest "${source}" has schema ${schema}, expected ${MANIFEST_SCHEMA}`,
     );
   }
   const problems = checkManifest(value);
@@ -69,7 +72,7 @@ function checkManifest(m: Record<string, unknown>): Problems {
     ...expectStrings(m.libraryDirs, 'libraryDirs'),
     ...expectStrings(m.warnings, 'warnings'),
     ...(isObject(m.tools)
-      ? ['ldconfig', 'nsenter', 'sh'].flatMap((k) => expect((m.tools as Record<string, unknown>)[k], 'string', `tools.${k}`))
+      ? ['ldconfig', 'nsenter', 'sh', 'awk'].flatMap((k) => expect((m.tools as Record<string, unknown>)[k], 'string', `tools.${k}`))
       : ['tools: must be an object']),
     ...expect(m.files, 'array', 'files'),
   ];

@@ -1,7 +1,7 @@
 import type { ContainerEdits, DeviceNode, Hook } from '../../model/edits.js';
 import type { Manifest } from '../../model/manifest.js';
 import { appendEdits, dedupeEdits } from './edits.js';
-import { HOOK_ENV } from './post-mount.js';
+import { postMountHook } from './post-mount.js';
 
 export const DEFAULT_CDI_KIND = 'nvidia.com/gpu';
 
@@ -15,11 +15,11 @@ export interface CdiSpec {
 
 /**
  * Returns the CDI spec for a manifest: one device per GPU named by index and by UUID, plus "all";
- * every driver file and control node as shared edits; and a createRuntime hook that runs
- * `<hookPath> ldcache` to refresh the container's ld cache. The version is the lowest that
- * expresses the content.
+ * every driver file and control node as shared edits; and the post-mount step that refreshes
+ * the container's ld cache (it finds the rootfs from the state, as a CDI hook must). The version
+ * is the lowest that expresses the content.
  */
-export function buildCdiSpec(manifest: Manifest, options: { kind?: string; hookPath: string }): CdiSpec {
+export function buildCdiSpec(manifest: Manifest, options: { kind?: string } = {}): CdiSpec {
   const kind = options.kind ?? DEFAULT_CDI_KIND;
   const perGpu = manifest.gpus.map((g) => ({ gpu: g, edits: cleanEdits(appendEdits(g.edits, { deviceNodes: g.driNodes })) }));
   const devices = [
@@ -27,19 +27,8 @@ export function buildCdiSpec(manifest: Manifest, options: { kind?: string; hookP
     ...perGpu.map(({ gpu, edits }) => ({ name: gpu.uuid, containerEdits: edits })),
   ];
   if (perGpu.length) devices.push({ name: 'all', containerEdits: cleanEdits(appendEdits(...perGpu.map((p) => p.edits))) });
-  const libraryDirs = manifest.libraryDirs;
-  const { ldconfig, nsenter } = manifest.tools;
-  const hooks: Hook[] =
-    libraryDirs.length && ldconfig && nsenter
-      ? [
-          {
-            hookName: 'createRuntime',
-            path: options.hookPath,
-            args: ['oci-gpu-hook', 'ldcache', '--ldconfig', ldconfig, '--nsenter', nsenter, ...libraryDirs.flatMap((d) => ['--folder', d])],
-            env: HOOK_ENV,
-          },
-        ]
-      : [];
+  const hook = postMountHook(manifest.tools, manifest.libraryDirs);
+  const hooks: Hook[] = hook ? [hook] : [];
   const shared = cleanEdits(
     appendEdits(
       { deviceNodes: manifest.controlNodes, env: ['NVIDIA_VISIBLE_DEVICES=void'] },

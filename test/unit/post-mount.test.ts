@@ -1,0 +1,154 @@
+// The post-mount step (sh + one awk, no JS runtime) reads the container's pid from the runtime state
+// and its rootfs from <bundle>/config.json. Both files carry container-controlled strings
+// (annotations, env, args): run the real step, with /bin/echo standing in for nsenter, against
+// compact and pretty-printed files, relative and absolute root.path, hostile strings, huge configs,
+// and every awk this machine has (mawk is Debian's and Ubuntu's default; gawk; busybox).
+import test from 'ava';
+import fc from 'fast-check';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { HOOK_ENV, postMountHook } from '../../src/core/plan/post-mount.js';
+import type { Hook } from '../../src/model/edits.js';
+
+const DIRS = ['/usr/lib64', '/usr/local/nvidia/lib64'];
+const AWKS = [
+  { name: 'mawk', argv: '/usr/bin/mawk' },
+  { name: 'gawk', argv: '/usr/bin/gawk' },
+  { name: 'busybox awk', argv: '/usr/bin/busybox' },
+];
+// Under `npm run test:all` the setup installs all three: a missing one must fail, not skip.
+const REQUIRED = process.env.OCI_GPU_TEST_ALL === '1';
+
+const work = mkdtempSync(path.join(tmpdir(), 'oci-gpu-post-mount-'));
+test.after.always(() => rmSync(work, { recursive: true, force: true }));
+let seq = 0;
+
+/** A bundle folder holding `config` as its config.json (text as given). */
+function bundle(config: string): string {
+  const dir = path.join(work, `b${++seq}`);
+  mkdirSync(dir);
+  writeFileSync(path.join(dir, 'config.json'), config);
+  return dir;
+}
+
+function hookFor(awk: string): Hook {
+  return postMountHook({ ldconfig: '/sbin/ldconfig.real', nsenter: '/bin/echo', sh: '/bin/sh', awk }, DIRS)!;
+}
+
+function runStep(awk: (typeof AWKS)[number], state: string) {
+  // busybox picks its applet by argv[0]: run it through a link named awk, as a host would have it.
+  let program = awk.argv;
+  if (awk.name === 'busybox awk') {
+    program = path.join(work, 'awk');
+    if (!existsSync(program)) spawnSync('ln', ['-s', awk.argv, program]);
+  }
+  const hook = hookFor(program);
+  const r = spawnSync(hook.path, hook.args!.slice(1), { input: state, argv0: hook.args![0], env: { PATH: '/usr/bin:/bin' }, maxBuffer: 64 << 20 });
+  return { code: r.status, out: String(r.stdout).trim(), err: String(r.stderr).trim() };
+}
+
+const expected = (pid: number, rootfs: string) => `--target ${pid} --mount -- /sbin/ldconfig.real -r ${rootfs} ${DIRS.join(' ')}`;
+const state = (pid: unknown, b: string, extra = '') => `{"ociVersion":"1.0.2","id":"c1","status":"created","pid":${JSON.stringify(pid)},"bundle":${JSON.stringify(b)}${extra}}`;
+
+for (const awk of AWKS) {
+  const present = existsSync(awk.argv);
+  const t_ = present || REQUIRED ? test : test.skip;
+  const title = (s: string) => `${awk.name}: ${s}${present || REQUIRED ? '' : ` (skipped: ${awk.argv} is not installed)`}`;
+
+  t_(title('compact state and config, absolute root.path (Podman, Docker)'), (t) => {
+    t.true(present, `${awk.argv} is missing: scripts/setup-host.sh installs it`);
+    const b = bundle('{"ociVersion":"1.0.2","process":{"args":["sh"]},"root":{"path":"/var/lib/containers/storage/overlay/x/merged","readonly":true},"hostname":"h"}');
+    const r = runStep(awk, state(4242, b));
+    t.is(r.code, 0, r.err);
+    t.is(r.out, expected(4242, '/var/lib/containers/storage/overlay/x/merged'));
+  });
+
+  t_(title('pretty-printed state and config, relative root.path (containerd)'), (t) => {
+    const b = bundle('{\n  "ociVersion": "1.1.0",\n  "root" : {\n\t"readonly": false,\n    "path" :\t"rootfs"\n  },\n  "annotations": {}\n}\n');
+    const s = `{\n  "ociVersion": "1.0.2",\n  "pid" :\t 77,\n  "bundle": ${JSON.stringify(b)}\n}\n`;
+    const r = runStep(awk, s);
+    t.is(r.code, 0, r.err);
+    t.is(r.out, expected(77, `${b}/rootfs`));
+  });
+
+  t_(title('crun in a user namespace: the rootfs from the state\'s own "root" (its bundle is "/"), no config read'), (t) => {
+    const s = '{"ociVersion":"1.0","id":"b9","pid":30931,"root":"/var/lib/containers/storage/overlay/c2/merged","bundle":"/","status":"created","annotations":{"root":"/evil","oci-gpu/devices":"0"}}';
+    const r = runStep(awk, s);
+    t.is(r.code, 0, r.err);
+    t.is(r.out, expected(30931, '/var/lib/containers/storage/overlay/c2/merged'));
+  });
+
+  t_(title('strings a container controls never pose as the pid, the bundle or root.path'), (t) => {
+    const b = bundle(
+      JSON.stringify({
+        ociVersion: '1.0.2',
+        process: { args: ['"root":{"path":"/evil"}', '\\', '\\"'], env: ['A=","root":{"path":"/evil2"},"x":"', 'B=\\\\"root\\\\":{"path":"/evil3"}'] },
+        annotations: { root: '{"path":"/evil4"}', '"root': 'x', 'x"root"': '{', pid: '1' },
+        linux: { root: { path: '/evil5' } },
+        root: { path: '/real/rootfs' },
+        mounts: [{ destination: '/root', source: '/path', options: ['"root":{"path":"/evil6"}'] }],
+      }),
+    );
+    const s = state(55, b, ',"annotations":{"pid":"9","x":"\\"pid\\":8","\\"pid":"7","bundle":"/evil"}');
+    const r = runStep(awk, s);
+    t.is(r.code, 0, r.err);
+    t.is(r.out, expected(55, '/real/rootfs'));
+  });
+
+  t_(title('a huge config (8 MB of env and annotations) is read whole, root.path last'), (t) => {
+    const big = 'x'.repeat(1 << 20);
+    const config = { ociVersion: '1.0.2', process: { env: Array.from({ length: 4 }, (_, i) => `V${i}=${big}"root":{"path":"/evil"}`) }, annotations: Object.fromEntries(Array.from({ length: 4 }, (_, i) => [`a${i}`, big])), root: { path: '/real/big' } };
+    const r = runStep(awk, state(9, bundle(JSON.stringify(config))));
+    t.is(r.code, 0, r.err);
+    t.is(r.out, expected(9, '/real/big'));
+  });
+
+  const refuses = (what: string, make: () => string, says: RegExp) =>
+    t_(title(`refuses ${what}`), (t) => {
+      const r = runStep(awk, make());
+      t.is(r.code, 1, r.out);
+      t.is(r.out, '', 'nsenter never ran');
+      t.regex(r.err, says);
+      t.is(r.err.split('\n').length, 1, 'one line');
+    });
+  const good = () => bundle('{"root":{"path":"/r"}}');
+  refuses('an empty state', () => '', /^oci-gpu: no container pid in the runtime state$/);
+  refuses('a pid given as a string', () => state('12', good()), /no container pid/);
+  refuses('pid 0', () => state(0, good()), /no container pid/);
+  refuses('a pid only inside an annotation', () => `{"annotations":{"a":"\\"pid\\":9"},"bundle":${JSON.stringify(good())}}`, /no container pid/);
+  refuses('a second top-level pid', () => `{"pid":5,"pid":6,"bundle":${JSON.stringify(good())}}`, /^oci-gpu: pid appears twice in the runtime state$/);
+  refuses('a relative bundle', () => state(5, 'b1'), /no absolute bundle path/);
+  refuses('a bundle without config.json', () => state(5, path.join(work, 'none')), /^oci-gpu: cannot read .*\/none\/config\.json$/);
+  refuses('a config without root.path', () => state(5, bundle('{"ociVersion":"1.0.2","root":{"readonly":true}}')), /no root\.path in /);
+  refuses('a root.path holding an escape', () => state(5, bundle('{"root":{"path":"/a\\u003cb"}}')), /root\.path in .* holds an escape or a control character/);
+  refuses('two top-level roots', () => state(5, bundle('{"root":{"path":"/a"},"root":{"path":"/b"}}')), /root\.path appears twice/);
+  refuses('a root.path with ".."', () => state(5, bundle('{"root":{"path":"../../etc"}}')), /^oci-gpu: the rootfs ".*\/\.\.\/\.\.\/etc" in .*config\.json has a "\." or "\.\." component$/);
+  refuses('a relative "root" in the state', () => '{"pid":5,"root":"merged","bundle":"/"}', /^oci-gpu: the rootfs "merged" in the runtime state is not an absolute path$/);
+
+  t_(title('property: any strings in annotations and env leave pid and rootfs as they are'), (t) => {
+    fc.assert(
+      fc.property(fc.dictionary(fc.string(), fc.string(), { maxKeys: 6 }), fc.array(fc.string(), { maxLength: 6 }), fc.boolean(), (annotations, env, pretty) => {
+        const config = { ociVersion: '1.0.2', annotations, process: { env }, root: { path: 'rootfs' } };
+        const b = bundle(JSON.stringify(config, null, pretty ? 2 : undefined));
+        const s = JSON.stringify({ ociVersion: '1.0.2', id: 'c', status: 'created', annotations, pid: 31, bundle: b }, null, pretty ? 1 : undefined);
+        const r = runStep(awk, s);
+        return r.code === 0 && r.out === expected(31, `${b}/rootfs`);
+      }),
+      { numRuns: 60 },
+    );
+    t.pass('60 random configs gave the same pid and rootfs');
+  });
+}
+
+test('the step runs with only the minimal PATH, as createRuntime, with a timeout; nothing to do means no step', (t) => {
+  const hook = hookFor('/usr/bin/awk');
+  t.deepEqual(hook.env, HOOK_ENV);
+  t.deepEqual(HOOK_ENV, ['PATH=/usr/sbin:/usr/bin:/sbin:/bin']);
+  t.is(hook.hookName, 'createRuntime');
+  t.is(hook.path, '/bin/sh');
+  t.true((hook.timeout ?? 0) > 0);
+  t.is(postMountHook({ ldconfig: '/sbin/ldconfig', nsenter: '/usr/bin/nsenter', sh: '/bin/sh', awk: '/usr/bin/awk' }, []), null);
+  t.is(postMountHook({ ldconfig: '/sbin/ldconfig', nsenter: '/usr/bin/nsenter', sh: '/bin/sh', awk: '' }, DIRS), null, 'no awk: no step');
+});
