@@ -27,19 +27,7 @@ export function buildCdiSpec(manifest: Manifest, options: { kind?: string; hookP
     ...perGpu.map(({ gpu, edits }) => ({ name: gpu.uuid, containerEdits: edits })),
   ];
   if (perGpu.length) devices.push({ name: 'all', containerEdits: cleanEdits(appendEdits(...perGpu.map((p) => p.edits))) });
-  const libraryDirs = manifest.libraryDirs;
-  const { ldconfig, nsenter } = manifest.tools;
-  const hooks: Hook[] =
-    libraryDirs.length && ldconfig && nsenter
-      ? [
-          {
-            hookName: 'createRuntime',
-            path: options.hookPath,
-            args: ['oci-gpu-hook', 'ldcache', '--ldconfig', ldconfig, '--nsenter', nsenter, ...libraryDirs.flatMap((d) => ['--folder', d])],
-            env: HOOK_ENV,
-          },
-        ]
-      : [];
+  const hooks = ldcacheHooks(manifest, options.hookPath);
   const shared = cleanEdits(
     appendEdits(
       { deviceNodes: manifest.controlNodes, env: ['NVIDIA_VISIBLE_DEVICES=void'] },
@@ -50,6 +38,21 @@ export function buildCdiSpec(manifest: Manifest, options: { kind?: string; hookP
   const spec: CdiSpec = { cdiVersion: '', kind, devices, containerEdits: shared };
   spec.cdiVersion = minimumCdiVersion(spec);
   return spec;
+}
+
+/** The createRuntime hook that runs `<hookPath> ldcache` on the manifest's library folders; none without ldconfig or nsenter. */
+export function ldcacheHooks(manifest: Manifest, hookPath: string): Hook[] {
+  const libraryDirs = manifest.libraryDirs;
+  const { ldconfig, nsenter } = manifest.tools;
+  if (!libraryDirs.length || !ldconfig || !nsenter) return [];
+  return [
+    {
+      hookName: 'createRuntime',
+      path: hookPath,
+      args: ['oci-gpu-hook', 'ldcache', '--ldconfig', ldconfig, '--nsenter', nsenter, ...libraryDirs.flatMap((d) => ['--folder', d])],
+      env: HOOK_ENV,
+    },
+  ];
 }
 
 /**
@@ -66,8 +69,8 @@ export function minimumCdiVersion(spec: Omit<CdiSpec, 'cdiVersion'>): string {
   return '0.3.0';
 }
 
-// CDI edits: drop empty lists, and keep only the node fields CDI knows.
-function cleanEdits(e: ContainerEdits): ContainerEdits {
+/** Returns edits as CDI writes them: deduplicated, no empty lists, only the node fields CDI knows. */
+export function cleanEdits(e: ContainerEdits): ContainerEdits {
   const d = dedupeEdits(e);
   const out: ContainerEdits = {};
   if (d.env.length) out.env = d.env;
