@@ -2,6 +2,7 @@
 // @grpc/proto-loader and protobufjs. The .proto files are embedded as text (src/k8s/proto/protos.ts),
 // so the compiled binary needs no files beside it.
 import fs from 'node:fs';
+import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
@@ -61,6 +62,7 @@ export interface UnixServer {
  */
 export async function serveUnix(socket: string, services: { service: ServiceClient; impl: grpc.UntypedServiceImplementation }[]): Promise<UnixServer> {
   removeSocket(socket);
+  fs.mkdirSync(path.dirname(socket), { recursive: true });
   const server = new grpc.Server();
   for (const s of services) server.addService(s.service.service, s.impl);
   await new Promise<void>((resolve, reject) =>
