@@ -22,6 +22,8 @@ export const KINDS: Record<string, string> = {
   'v1 Pod': 'V1Pod',
   'rbac.authorization.k8s.io/v1 ClusterRole': 'V1ClusterRole',
   'rbac.authorization.k8s.io/v1 ClusterRoleBinding': 'V1ClusterRoleBinding',
+  'admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy': 'V1ValidatingAdmissionPolicy',
+  'admissionregistration.k8s.io/v1 ValidatingAdmissionPolicyBinding': 'V1ValidatingAdmissionPolicyBinding',
   'resource.k8s.io/v1 ResourceSlice': 'V1ResourceSlice',
   'resource.k8s.io/v1 DeviceClass': 'V1DeviceClass',
   // V1ResourceClaim is core/v1's (a container's claim reference): the generator renamed this one.
