@@ -17,6 +17,8 @@ Commands:
   doctor         find why GPUs do not work on this host or in a container
   install        install the hook, hooks.d entries, service and config
   uninstall      remove what install placed
+  kubelet-plugin Kubernetes DRA driver: ResourceSlices and per-claim CDI specs from the manifest
+  device-plugin  Kubernetes device plugin: the GPUs as an extended resource, allocated by CDI name
 
 Every command takes --root DIR (a simulated host), --config FILE and --debug.
 Run \`oci-gpu <command> --help\` for its options.
@@ -33,6 +35,9 @@ const COMMANDS: Record<string, { run: Command }> = {
   doctor: { run: async (argv, io) => (await import('./doctor.js')).runDoctor(argv, io) },
   install: { run: async (argv, io) => (await import('./install.js')).runInstall(argv, io) },
   uninstall: { run: async (argv, io) => (await import('./install.js')).runUninstall(argv, io) },
+  // gRPC and the Kubernetes client load only here.
+  'kubelet-plugin': { run: async (argv, io) => (await import('./k8s.js')).runKubeletPlugin(argv, io) },
+  'device-plugin': { run: async (argv, io) => (await import('./k8s.js')).runDevicePlugin(argv, io) },
 };
 
 /** Runs the CLI and returns the exit status; errors become one line on stderr (a stack with --debug). */

@@ -2,7 +2,7 @@ import { loadedDriverVersion } from '../adapters/manifest-file.js';
 import { readFileIfExists } from '../adapters/atomic-write.js';
 import { loadConfig } from '../adapters/config-file.js';
 import { parseManifest } from '../core/manifest/manifest-codec.js';
-import { formatError } from '../errors.js';
+import { formatError, UsageError } from '../errors.js';
 import type { Manifest } from '../model/manifest.js';
 import { processAlive, readWatchStatus } from '../watch/status.js';
 import { COMMON_FLAGS, parseFlags } from './args.js';
@@ -17,14 +17,17 @@ driver, 3 when it is missing, unreadable or stale, or when no NVIDIA driver is l
 
   --manifest FILE  the manifest (default /run/oci-gpu/manifest.json)
   --json           one JSON object, for scripts
+  --max-scan-age S  a probe (Kubernetes liveness/readiness): exit 0 when the manifest exists and the
+                   watcher scanned within S seconds, whatever the driver; 3 otherwise
 `;
 
 /** `oci-gpu status`. */
 export function runStatus(argv: string[], io: Io): number {
-  const { values } = parseFlags('oci-gpu status', argv, { ...COMMON_FLAGS, json: { type: 'boolean' } });
+  const { values } = parseFlags('oci-gpu status', argv, { ...COMMON_FLAGS, json: { type: 'boolean' }, 'max-scan-age': { type: 'string' } });
   if (values.help) return io.out(STATUS_HELP), 0;
   const config = loadConfig(values);
   const file = config.manifest;
+  if (values['max-scan-age'] !== undefined) return probeScanAge(file, values['max-scan-age'], io);
   const problems: string[] = [];
   let manifest: Manifest | null = null;
   let loaded: string | null = null;
@@ -77,4 +80,23 @@ export function runStatus(argv: string[], io: Io): number {
 }
 
 const NO_DRIVER = 'no NVIDIA driver is loaded';
+
+// A node without a driver is healthy for the watcher (it has nothing to publish): only a watcher
+// that stopped scanning, or never wrote the manifest, fails the probe.
+function probeScanAge(file: string, text: string, io: Io): number {
+  const seconds = Number(text);
+  if (!Number.isInteger(seconds) || seconds < 1) throw new UsageError('oci-gpu status: --max-scan-age must be a whole number of seconds');
+  const watcher = readWatchStatus(file);
+  const age = watcher?.lastScanAt ? (Date.now() - Date.parse(watcher.lastScanAt)) / 1000 : Infinity;
+  const problem = readFileIfExists(file) === null
+    ? `manifest "${file}" does not exist`
+    : !watcher?.lastScanAt
+      ? 'the watcher has not scanned yet'
+      : age > seconds
+        ? `the watcher's last scan was ${Math.round(age)} s ago (more than ${seconds} s)`
+        : null;
+  if (problem) return io.err(`oci-gpu status: ${problem}\n`), 3;
+  io.out(`OK: last scan ${Math.round(age)} s ago\n`);
+  return 0;
+}
 

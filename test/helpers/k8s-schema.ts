@@ -19,6 +19,16 @@ export const KINDS: Record<string, string> = {
   'v1 ConfigMap': 'V1ConfigMap',
   'v1 ServiceAccount': 'V1ServiceAccount',
   'apps/v1 DaemonSet': 'V1DaemonSet',
+  'v1 Pod': 'V1Pod',
+  'rbac.authorization.k8s.io/v1 ClusterRole': 'V1ClusterRole',
+  'rbac.authorization.k8s.io/v1 ClusterRoleBinding': 'V1ClusterRoleBinding',
+  'admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy': 'V1ValidatingAdmissionPolicy',
+  'admissionregistration.k8s.io/v1 ValidatingAdmissionPolicyBinding': 'V1ValidatingAdmissionPolicyBinding',
+  'resource.k8s.io/v1 ResourceSlice': 'V1ResourceSlice',
+  'resource.k8s.io/v1 DeviceClass': 'V1DeviceClass',
+  // V1ResourceClaim is core/v1's (a container's claim reference): the generator renamed this one.
+  'resource.k8s.io/v1 ResourceClaim': 'ResourceV1ResourceClaim',
+  'resource.k8s.io/v1 ResourceClaimTemplate': 'V1ResourceClaimTemplate',
 };
 
 type Attr = { name: string; baseName: string; type: string; format: string };

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { parseConfig } from '../../src/core/config.js';
 import { cliBinary } from '../helpers/hook-env.js';
-import { validateK8sObject } from '../helpers/k8s-schema.js';
+import { KINDS, validateK8sObject } from '../helpers/k8s-schema.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 
 const DIR = path.join(REPO_ROOT, 'packaging/kubernetes');
@@ -26,7 +26,17 @@ const daemonSet = () => byKind('DaemonSet');
 
 test('every object of oci-gpu.yaml is valid against the Kubernetes API schema', async (t) => {
   const docs = documents();
-  t.deepEqual(docs.map((d) => `${d.apiVersion} ${d.kind}`), ['v1 Namespace', 'v1 ConfigMap', 'apps/v1 DaemonSet']);
+  t.deepEqual(docs.map((d) => `${d.apiVersion} ${d.kind}`), [
+    'v1 Namespace',
+    'v1 ConfigMap',
+    'v1 ServiceAccount',
+    'rbac.authorization.k8s.io/v1 ClusterRole',
+    'rbac.authorization.k8s.io/v1 ClusterRoleBinding',
+    'admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy',
+    'admissionregistration.k8s.io/v1 ValidatingAdmissionPolicyBinding',
+    'resource.k8s.io/v1 DeviceClass',
+    'apps/v1 DaemonSet',
+  ]);
   for (const d of docs) t.deepEqual(await validateK8sObject(d), [], `${d.kind} ${d.metadata?.name}`);
 });
 
@@ -58,7 +68,7 @@ test('a missing required field', invalid, (ds) => {
 }, 'spec.template.spec.containers[0]: missing required field "name"');
 test('a wrong apiVersion', invalid, (ds) => {
   ds.apiVersion = 'extensions/v1beta1';
-}, 'apiVersion/kind: "extensions/v1beta1" "DaemonSet" is not one of v1 Namespace, v1 ConfigMap, v1 ServiceAccount, apps/v1 DaemonSet');
+}, `apiVersion/kind: "extensions/v1beta1" "DaemonSet" is not one of ${Object.keys(KINDS).join(', ')}`);
 
 test('the DaemonSet: GPU nodes only, tolerates nvidia.com/gpu taints, not privileged, resources, no API token', (t) => {
   const pod = daemonSet().spec.template.spec;
@@ -79,7 +89,8 @@ test('the watcher mounts what it reads and writes, each from a declared volume a
   const volumes = new Map((pod.volumes as Obj[]).map((v) => [v.name, v]));
   const watch = (pod.containers as Obj[]).find((c) => c.name === 'watch')!;
   const mounts = new Map((watch.volumeMounts as Obj[]).map((m) => [m.mountPath, m]));
-  for (const [at, readOnly] of [['/usr', true], ['/etc/ld.so.cache', true], ['/dev', undefined], ['/run/oci-gpu', undefined], ['/var/run/cdi', undefined]] as const) {
+  // /etc as a folder: a host ldconfig replaces /etc/ld.so.cache by rename, which a file mount never shows.
+  for (const [at, readOnly] of [['/usr', true], ['/etc', true], ['/dev', undefined], ['/run/oci-gpu', undefined], ['/var/run/cdi', undefined]] as const) {
     const m = mounts.get(at);
     t.truthy(m, `${at} is not mounted`);
     t.is(m?.readOnly, readOnly, at);
@@ -88,7 +99,7 @@ test('the watcher mounts what it reads and writes, each from a declared volume a
   for (const c of [...pod.initContainers, ...pod.containers] as Obj[]) {
     for (const m of c.volumeMounts as Obj[]) t.true(volumes.has(m.name), `${c.name}: volume ${m.name} is not declared`);
   }
-  t.deepEqual(watch.args, ['watch', '--config', '/etc/oci-gpu/config.json5']);
+  t.deepEqual(watch.args, ['watch', '--config', '/opt/oci-gpu/etc/config.json5']);
 });
 
 const HOST_BIN = '/var/lib/oci-gpu/bin';
@@ -113,12 +124,15 @@ test('the config parses; the init container puts the binary, and its hook and ru
   t.is(fs.readlinkSync(path.join(dir, 'host/bin/oci-gpu-runtime')), 'oci-gpu');
 });
 
-test('the readiness probe runs `oci-gpu status` the way the image\'s entrypoint runs the binary', (t) => {
+test('the readiness and liveness probes run `oci-gpu status --max-scan-age` the way the image\'s entrypoint runs the binary', (t) => {
   const containerfile = fs.readFileSync(path.join(DIR, 'Containerfile'), 'utf8');
   const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(containerfile)![1]!) as string[];
-  const probe = daemonSet().spec.template.spec.containers[0].readinessProbe.exec.command as string[];
-  t.deepEqual(probe.slice(0, entrypoint.length), entrypoint);
-  t.deepEqual(probe.slice(entrypoint.length), ['status', '--config', '/etc/oci-gpu/config.json5']);
+  const watch = daemonSet().spec.template.spec.containers[0];
+  for (const [kind, age] of [['readinessProbe', '180'], ['livenessProbe', '600']] as const) {
+    const probe = watch[kind].exec.command as string[];
+    t.deepEqual(probe.slice(0, entrypoint.length), entrypoint, kind);
+    t.deepEqual(probe.slice(entrypoint.length), ['status', '--config', '/opt/oci-gpu/etc/config.json5', '--max-scan-age', age], kind);
+  }
   t.regex(containerfile, /^FROM debian:bookworm-slim$/m);
   t.regex(containerfile, /^COPY build\/linux-\$\{TARGETARCH\}\/oci-gpu \/opt\/oci-gpu\/bin\/oci-gpu$/m);
   t.notRegex(containerfile, /FROM node|\/node\b|nodejs/i, 'no Node.js in the image');

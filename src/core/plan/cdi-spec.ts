@@ -55,8 +55,8 @@ export function minimumCdiVersion(spec: Omit<CdiSpec, 'cdiVersion'>): string {
   return '0.3.0';
 }
 
-// CDI edits: drop empty lists, and keep only the node fields CDI knows.
-function cleanEdits(e: ContainerEdits): ContainerEdits {
+/** CDI edits: empty lists dropped, duplicates removed, and only the node fields CDI knows. */
+export function cleanEdits(e: ContainerEdits): ContainerEdits {
   const d = dedupeEdits(e);
   const out: ContainerEdits = {};
   if (d.env.length) out.env = d.env;

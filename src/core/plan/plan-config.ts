@@ -2,7 +2,7 @@ import type { Manifest } from '../../model/manifest.js';
 import type { OciConfig } from '../../model/oci.js';
 import { applyEditsToConfig } from './apply-config.js';
 import { appendEdits } from './edits.js';
-import { postMountHook } from './post-mount.js';
+import { mountedLibraryDirs, postMountHook } from './post-mount.js';
 import { planEdits } from './plan-edits.js';
 import type { GpuRequest } from '../request/request.js';
 
@@ -13,7 +13,6 @@ import type { GpuRequest } from '../request/request.js';
  */
 export function editConfigForRequest(config: OciConfig, manifest: Manifest, request: GpuRequest): OciConfig {
   const plan = planEdits(manifest, request);
-  const mounted = new Set(plan.edits.mounts.map((m) => m.containerPath.slice(0, m.containerPath.lastIndexOf('/'))));
-  const hook = postMountHook(manifest.tools, manifest.libraryDirs.filter((d) => mounted.has(d)));
+  const hook = postMountHook(manifest.tools, mountedLibraryDirs(manifest.libraryDirs, plan.edits.mounts));
   return applyEditsToConfig(config, appendEdits(plan.edits, hook ? { hooks: [hook] } : undefined));
 }

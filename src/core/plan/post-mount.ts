@@ -1,4 +1,4 @@
-import type { Hook } from '../../model/edits.js';
+import type { Hook, Mount } from '../../model/edits.js';
 import type { HostTools } from '../../model/manifest.js';
 
 /** The only environment the post-mount step gets: nothing of the container's or the runtime's. */
@@ -106,4 +106,10 @@ export function postMountHook(tools: HostTools, libraryDirs: string[]): Hook | n
     env: HOOK_ENV,
     timeout: HOOK_TIMEOUT_S,
   };
+}
+
+/** Returns the library folders (container paths) that `mounts` put a file into, in `libraryDirs` order. */
+export function mountedLibraryDirs(libraryDirs: readonly string[], mounts: readonly Mount[]): string[] {
+  const mounted = new Set(mounts.map((m) => m.containerPath.slice(0, m.containerPath.lastIndexOf('/'))));
+  return libraryDirs.filter((d) => mounted.has(d));
 }
