@@ -80,7 +80,8 @@ test('planClaim: a valid CDI spec of kind <driver>/claim, one device per allocat
   t.deepEqual(p.spec.devices[0]!.containerEdits.deviceNodes?.map((n) => n.path), ['/dev/nvidia2']);
   const manifestPaths = new Set(JSON.stringify(m4).match(/"\/fixture[^"]*"/g));
   for (const mnt of p.spec.containerEdits.mounts ?? []) t.true(manifestPaths.has(JSON.stringify(mnt.hostPath)), mnt.hostPath);
-  t.deepEqual(p.spec.containerEdits.hooks, [postMountHook(m4.tools, m4.libraryDirs)], 'the post-mount step of the manifest\'s host tools');
+  // utility and compute mount 64-bit libraries only: the ld cache step names that folder alone.
+  t.deepEqual(p.spec.containerEdits.hooks, [postMountHook(m4.tools, ['/usr/lib/x86_64-linux-gnu'])], 'the post-mount step of the manifest\'s host tools');
 });
 
 test('planClaim refuses a foreign pool, an unknown device, no device of ours and a uid that is not a UUID', (t) => {
