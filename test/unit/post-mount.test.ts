@@ -80,6 +80,12 @@ for (const awk of AWKS) {
     t.is(r.out, expected(30931, '/var/lib/containers/storage/overlay/c2/merged'));
   });
 
+  t_(title('crun with a bare bundle: the state\'s "root" relative to the bundle'), (t) => {
+    const r = runStep(awk, '{"ociVersion":"1.0","id":"c","pid":7,"root":"rootfs","bundle":"/srv/b","status":"created"}');
+    t.is(r.code, 0, r.err);
+    t.is(r.out, expected(7, '/srv/b/rootfs'));
+  });
+
   t_(title('strings a container controls never pose as the pid, the bundle or root.path'), (t) => {
     const b = bundle(
       JSON.stringify({
@@ -125,7 +131,7 @@ for (const awk of AWKS) {
   refuses('a root.path holding an escape', () => state(5, bundle('{"root":{"path":"/a\\u003cb"}}')), /root\.path in .* holds an escape or a control character/);
   refuses('two top-level roots', () => state(5, bundle('{"root":{"path":"/a"},"root":{"path":"/b"}}')), /root\.path appears twice/);
   refuses('a root.path with ".."', () => state(5, bundle('{"root":{"path":"../../etc"}}')), /^oci-gpu: the rootfs ".*\/\.\.\/\.\.\/etc" in .*config\.json has a "\." or "\.\." component$/);
-  refuses('a relative "root" in the state', () => '{"pid":5,"root":"merged","bundle":"/"}', /^oci-gpu: the rootfs "merged" in the runtime state is not an absolute path$/);
+  refuses('a relative "root" in the state without an absolute bundle', () => '{"pid":5,"root":"merged","bundle":"b"}', /^oci-gpu: the rootfs "merged" is relative and there is no absolute bundle path in the runtime state$/);
 
   t_(title('property: any strings in annotations and env leave pid and rootfs as they are'), (t) => {
     fc.assert(

@@ -14,8 +14,8 @@ const HOOK_TIMEOUT_S = 10;
 // is string content, and a record ending in an odd number of backslashes means the quote was
 // escaped. So no string a container controls (annotations, env, args) can pose as structure, and
 // each value is known by its key path: /pid and /bundle in the state, /root/path in the config.
-// crun also puts the rootfs in the state (/root, a string): it is used when present, since crun in
-// a user namespace (rootless, --uidmap) gives "/" as the bundle. A key path seen twice, a value
+// crun also puts the rootfs in the state (/root, a string, relative to the bundle or absolute): it
+// is used when present, since crun in a user namespace (rootless, --uidmap) gives "/" as the bundle. A key path seen twice, a value
 // holding an escape, or a "." or ".." component is refused.
 const AWK = String.raw`
 function fail(m) { print "oci-gpu: " m > "/dev/stderr"; exit 1 }
@@ -65,17 +65,19 @@ BEGIN {
   want["/pid"] = 1; want["/bundle"] = 1; want["/root"] = 1
   src = "the runtime state"; walk("")
   if (kinds["/pid"] != "n" || got["/pid"] !~ /^[1-9][0-9]*$/) fail("no container pid in the runtime state")
-  if (kinds["/root"] == "s") r = got["/root"]
+  b = got["/bundle"]
+  if (kinds["/root"] == "s" && got["/root"] != "") r = got["/root"]
   else {
-    b = got["/bundle"]
     if (kinds["/bundle"] != "s" || b !~ /^\//) fail("no absolute bundle path in the runtime state")
     delete want; want["/root/path"] = 1
     src = b "/config.json"; walk(src)
     r = got["/root/path"]
     if (kinds["/root/path"] != "s" || r == "") fail("no root.path in " src)
-    if (r !~ /^\//) r = b "/" r
   }
-  if (r !~ /^\//) fail("the rootfs \"" r "\" in " src " is not an absolute path")
+  if (r !~ /^\//) {
+    if (kinds["/bundle"] != "s" || b !~ /^\//) fail("the rootfs \"" r "\" is relative and there is no absolute bundle path in the runtime state")
+    r = b "/" r
+  }
   if (("/" r "/") ~ /\/\.\.?\//) fail("the rootfs \"" r "\" in " src " has a \".\" or \"..\" component")
   print got["/pid"]; print r
   exit 0
