@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseManifest } from '../core/manifest/manifest-codec.js';
+import { parseManifest, serializeManifest } from '../core/manifest/manifest-codec.js';
+import { writeFileAtomic } from './atomic-write.js';
 import { parseDriverVersion } from '../core/parse/parse-proc.js';
 import { ManifestError, ParseError } from '../errors.js';
 import type { Config } from '../model/config.js';
@@ -77,4 +78,13 @@ function withRemedy(error: unknown, file: string): unknown {
   if (!(error instanceof ManifestError || error instanceof ParseError)) return error;
   if (/oci-gpu scan|upgrade oci-gpu/.test(error.message)) return error;
   return new ManifestError(`${error.message}: run \`oci-gpu scan --output ${file}\` or restart oci-gpu-watch (see \`oci-gpu status\`)`, { cause: error });
+}
+
+/**
+ * Writes a manifest to `file` atomically, first the masked params file it names (paramsMask, see
+ * withParamsMask), read-only for everyone, so a manifest never names a file that is not there.
+ */
+export function writeManifest(file: string, manifest: Manifest): void {
+  if (manifest.paramsMask && manifest.driver?.maskedParams) writeFileAtomic(manifest.paramsMask, manifest.driver.maskedParams, 0o444);
+  writeFileAtomic(file, serializeManifest(manifest));
 }

@@ -35,7 +35,7 @@ export function runCdi(argv: string[], io: Io): number {
   }
   const config = loadConfig(values);
   const manifest = scanHost(createHostFs(config.root));
-  const spec = buildCdiSpec(manifest, { kind: values.kind ?? config.cdi.kind });
+  const spec = buildCdiSpec(manifest, { kind: values.kind ?? config.cdi.kind, container: config.container });
   const json = JSON.stringify(spec, null, 2) + '\n';
   for (const w of manifest.warnings) io.err(`oci-gpu: warning: ${w}\n`);
   if (values.output) {

@@ -63,7 +63,7 @@ export async function runDoctor(argv: string[], io: Io): Promise<number> {
   const host = probeHost({
     root: config.root,
     manifest: config.manifest,
-    cdi: { enabled: config.cdi.enabled, kind: config.cdi.kind, ours: values.cdi ?? config.cdi.path, ...(cdiDirs ? { dirs: cdiDirs } : {}) },
+    cdi: { enabled: config.cdi.enabled, kind: config.cdi.kind, ours: values.cdi ?? config.cdi.path, container: config.container, ...(cdiDirs ? { dirs: cdiDirs } : {}) },
     ...(hooksDirs ? { hooksDirs } : {}),
   });
   let findings: Finding[];

@@ -7,6 +7,7 @@ import type { Manifest } from '../model/manifest.js';
 import { processAlive, readWatchStatus } from '../watch/status.js';
 import { COMMON_FLAGS, parseFlags } from './args.js';
 import type { Io } from './io.js';
+import { migLines } from './summary.js';
 
 export const STATUS_HELP = `Usage: oci-gpu status [--manifest FILE] [--json]
 
@@ -59,13 +60,14 @@ export function runStatus(argv: string[], io: Io): number {
     return 3;
   }
   if (values.json) {
-    io.out(JSON.stringify({ manifest: file, ok: !stale, problems, loadedDriver: loaded, driver: manifest?.driver ?? null, generatedAt: manifest?.generatedAt ?? null, gpus: manifest?.gpus.map(({ index, uuid, pciBusId, model, minor }) => ({ index, uuid, pciBusId, model, minor })) ?? [], warnings: manifest?.warnings ?? [], watcher }, null, 2) + '\n');
+    io.out(JSON.stringify({ manifest: file, ok: !stale, problems, loadedDriver: loaded, driver: manifest?.driver ?? null, generatedAt: manifest?.generatedAt ?? null, gpus: manifest?.gpus.map(({ index, uuid, pciBusId, model, minor, mig }) => ({ index, uuid, pciBusId, model, minor, mig: mig?.map(({ index: i, uuid: u, profile, gpuInstance, computeInstance }) => ({ index: i, uuid: u, profile, gpuInstance, computeInstance })) ?? null })) ?? [], imexChannels: manifest?.imexChannels.map((n) => n.path) ?? [], warnings: manifest?.warnings ?? [], watcher }, null, 2) + '\n');
     return stale ? 3 : 0;
   }
   const lines: string[] = [`manifest: ${file}${manifest ? ` (generated ${manifest.generatedAt})` : ''}`];
   if (manifest) {
     lines.push(manifest.driver ? `driver: ${manifest.driver.version} (CUDA ${manifest.driver.cudaVersion || 'unknown'}); loaded now: ${loaded ?? 'none'}` : `driver: none loaded when scanned; loaded now: ${loaded ?? 'none'}`);
-    for (const g of manifest.gpus) lines.push(`GPU ${g.index}: ${g.model}  ${g.uuid}  ${g.pciBusId}  /dev/nvidia${g.minor}`);
+    for (const g of manifest.gpus) lines.push(`GPU ${g.index}: ${g.model}  ${g.uuid}  ${g.pciBusId}  /dev/nvidia${g.minor}`, ...migLines(g));
+    if (manifest.imexChannels.length) lines.push(`IMEX channels: ${manifest.imexChannels.map((n) => n.path.slice(n.path.lastIndexOf('channel') + 7)).join(', ')}`);
     for (const w of manifest.warnings) lines.push(`warning: ${w}`);
   }
   if (watcher) {

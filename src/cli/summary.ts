@@ -1,4 +1,11 @@
-import type { Manifest } from '../model/manifest.js';
+import type { Gpu, Manifest } from '../model/manifest.js';
+
+/** The lines of a GPU's MIG devices ("  MIG 0:1  MIG-…  1g.10gb  gi 2 ci 0  /dev/nvidia-caps/nvidia-cap21 …"); none for a whole GPU. */
+export function migLines(g: Gpu, indent = '  '): string[] {
+  if (g.mig === null) return [];
+  if (!g.mig.length) return [`${indent}split into MIG instances, but none could be enumerated (see the warnings): not offered whole either`];
+  return g.mig.map((m) => `${indent}MIG ${g.index}:${m.index}  ${m.uuid}  ${m.profile || '?'}  gi ${m.gpuInstance} ci ${m.computeInstance}  ${(m.edits.deviceNodes ?? []).map((n) => n.path).join(' ')}`);
+}
 
 /** Returns a readable multi-line summary of a manifest, for terminals. */
 export function summarizeManifest(m: Manifest): string {
@@ -11,8 +18,10 @@ export function summarizeManifest(m: Manifest): string {
     for (const g of m.gpus) {
       const nodes = [...(g.edits.deviceNodes ?? []), ...g.driNodes].map((n) => n.path).join(' ');
       lines.push(`GPU ${g.index}  ${g.model}  ${g.uuid}  ${g.pciBusId}  ${nodes || '(no device node!)'}`);
+      lines.push(...migLines(g));
     }
     lines.push(`control nodes: ${m.controlNodes.map((n) => n.path).join(' ') || 'none'}`);
+    if (m.imexChannels.length) lines.push(`IMEX channels: ${m.imexChannels.map((n) => n.path).join(' ')}`);
     for (const [cap, edits] of Object.entries(m.capabilities)) {
       const nodes = (edits.deviceNodes ?? []).map((n) => n.path);
       const files = edits.mounts?.length ?? 0;

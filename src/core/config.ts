@@ -31,6 +31,8 @@ export const SETTINGS: Setting[] = [
   { key: 'hook.onDriverMismatch', default: 'fail', description: 'When the manifest was written for another driver than the loaded one: "fail" refuses the container, "rescan" runs one inline scan first.', check: oneOf('fail', 'rescan') },
   { key: 'hook.scanCommand', default: '/usr/bin/oci-gpu', description: 'The oci-gpu CLI that an inline rescan runs.', check: abs },
   { key: 'runtime.path', default: '/usr/bin/runc', description: 'The OCI runtime that oci-gpu-runtime runs after editing the bundle.', check: abs },
+  { key: 'container.maskDriverParams', default: true, description: 'Show containers /proc/driver/nvidia/params with ModifyDeviceFiles: 0, so NVML in a container never tries to create device nodes (as NVIDIA\'s toolkit does).', check: bool },
+  { key: 'container.cudaCompat', default: true, description: 'CUDA forward compatibility: when an image\'s /usr/local/cuda/compat holds a libcuda of a newer driver branch than the host\'s, put that folder first in the container\'s ld cache.', check: bool },
   { key: 'watch.debounceMs', default: 200, description: 'Quiet time after the last event before a rescan (a driver upgrade touches hundreds of files).', check: int(0, 60_000) },
   { key: 'watch.safetyRescanSeconds', default: 60, description: 'Rescan this often even without events, for /proc and /sys which inotify cannot see (0 turns it off).', check: int(0, 86_400) },
   { key: 'watch.stableScans', default: 2, description: 'Equal consecutive scans needed before a changed manifest is written, so a half-done upgrade is never published.', check: int(1, 10) },

@@ -2,6 +2,7 @@ import type { HostFs } from '../adapters/host-fs.js';
 import { parseProcDevices, type GpuInformation } from '../core/parse/parse-proc.js';
 import type { DeviceNodes } from '../core/manifest/assemble-manifest.js';
 import type { DeviceNode } from '../model/edits.js';
+import { IMEX_CHANNELS_DIR } from '../model/host-paths.js';
 import type { Warn } from './warn.js';
 
 /** The major of the main NVIDIA character device: fixed by the driver. */
@@ -12,8 +13,7 @@ export const NVIDIA_MAJOR = 195;
  * themselves; majors are checked against /proc/devices, and a node whose major disagrees (a stale
  * node of an unloaded module) is warned about and left out.
  */
-export function discoverDeviceNodes(fs: HostFs, gpus: GpuInformation[], warn: Warn): DeviceNodes {
-  const majors = readMajors(fs, warn);
+export function discoverDeviceNodes(fs: HostFs, gpus: GpuInformation[], majors: Map<string, number>, warn: Warn): DeviceNodes {
   const nvidia = majors.get('nvidia') ?? majors.get('nvidia-frontend') ?? NVIDIA_MAJOR;
   const node = (path: string, major: number | undefined, required: boolean): DeviceNode | null => {
     const s = fs.stat(path);
@@ -55,10 +55,18 @@ export function discoverDeviceNodes(fs: HostFs, gpus: GpuInformation[], warn: Wa
     caps: present(
       fs.list('/dev/nvidia-caps').filter((e) => /^nvidia-cap\d+$/.test(e)).map((e) => node(`/dev/nvidia-caps/${e}`, capsMajor, false)),
     ),
+    imex: present(
+      fs
+        .list(IMEX_CHANNELS_DIR)
+        .filter((e) => /^channel\d{1,7}$/.test(e))
+        .sort((a, b) => Number(a.slice(7)) - Number(b.slice(7)))
+        .map((e) => node(`${IMEX_CHANNELS_DIR}/${e}`, majors.get('nvidia-caps-imex-channels'), false)),
+    ),
   };
 }
 
-function readMajors(fs: HostFs, warn: Warn): Map<string, number> {
+/** Returns the character majors of /proc/devices by driver name (the first of each name); a warning and none when unreadable. */
+export function readDeviceMajors(fs: HostFs, warn: Warn): Map<string, number> {
   const majors = new Map<string, number>();
   try {
     for (const d of parseProcDevices(fs.readText('/proc/devices')).character) if (!majors.has(d.name)) majors.set(d.name, d.major);

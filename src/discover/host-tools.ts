@@ -7,6 +7,7 @@ const LDCONFIG = ['/sbin/ldconfig.real', '/usr/sbin/ldconfig.real', '/sbin/ldcon
 const NSENTER = ['/usr/bin/nsenter', '/bin/nsenter', '/usr/sbin/nsenter', '/sbin/nsenter'];
 const SH = ['/bin/sh', '/usr/bin/sh'];
 const AWK = ['/usr/bin/awk', '/bin/awk', '/usr/bin/mawk', '/usr/bin/gawk'];
+const MOUNT = ['/usr/bin/mount', '/bin/mount'];
 
 /** Returns the host programs the post-mount step runs, as real paths; "" (and a warning) for one not found. */
 export function discoverHostTools(fs: HostFs, warn: Warn): HostTools {
@@ -32,5 +33,6 @@ export function discoverHostTools(fs: HostFs, warn: Warn): HostTools {
     nsenter: find(NSENTER, 'nsenter', () => true),
     sh: find(SH, 'sh', () => true),
     awk: find(AWK, 'awk', () => true),
+    mount: find(MOUNT, 'mount', () => true),
   };
 }

@@ -7,6 +7,7 @@ import { createHostFs, type HostFs } from '../adapters/host-fs.js';
 import { parseManifest } from '../core/manifest/manifest-codec.js';
 import { parseHooksDEntry } from '../core/parse/parse-hooks-d.js';
 import { parseDriverVersion, parseProcDevices } from '../core/parse/parse-proc.js';
+import { withParamsMask } from '../core/manifest/driver-params.js';
 import { scanHost } from '../discover/scan.js';
 import { formatError } from '../errors.js';
 import type { CdiFacts, CdiFileFact, HookFileFact, HooksFacts, HostFacts, ManifestFact, NodeFact } from '../model/diagnosis.js';
@@ -25,7 +26,7 @@ const PERSISTENCED_SOCKETS = ['/run/nvidia-persistenced/socket', '/var/run/nvidi
 export interface HostProbeOptions {
   root: string;
   manifest: string;
-  cdi: { enabled: boolean; kind: string; ours: string; dirs?: string[] };
+  cdi: { enabled: boolean; kind: string; ours: string; dirs?: string[]; container?: { maskDriverParams: boolean; cudaCompat: boolean } };
   /** Real paths, lowest precedence first; default DEFAULT_HOOKS_DIRS under root. */
   hooksDirs?: string[];
 }
@@ -40,7 +41,8 @@ export function probeHost(o: HostProbeOptions): HostFacts {
     ...(driverError ? { driverError } : {}),
     majors: readMajors(hfs),
     modules: hfs.list('/sys/module').filter((m) => m.startsWith('nvidia')),
-    scan: scanHost(hfs),
+    // As the watcher would write it for this manifest path (naming the masked params beside it).
+    scan: withParamsMask(scanHost(hfs), o.manifest),
     nodes: readNodes(hfs, '/dev'),
     persistence: readPersistence(hfs, o.manifest),
     manifest: readManifestFact(o.manifest),
@@ -151,7 +153,7 @@ function readCdi(hfs: HostFs, o: HostProbeOptions['cdi']): CdiFacts {
   const found = files.find((f) => f.file === ours || realpathOr(f.file) === oursReal);
   if (found) found.file = ours;
   else if (fs.existsSync(ours)) files.push(readCdiFile(ours, -1));
-  return { enabled: o.enabled, kind: o.kind, ours, dirs, files };
+  return { enabled: o.enabled, kind: o.kind, ours, dirs, files, ...(o.container ? { container: o.container } : {}) };
 }
 
 function readCdiFile(file: string, dirIndex: number): CdiFileFact {

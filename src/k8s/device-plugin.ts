@@ -26,7 +26,7 @@ export interface DevicePluginOptions {
   nodeExists?: (hostPath: string) => boolean;
 }
 
-const EMPTY: Manifest = { schema: MANIFEST_SCHEMA, generatedAt: '', root: '/', driver: null, gpus: [], controlNodes: [], capNodes: [], capabilities: {}, files: [], libraryDirs: [], tools: { ldconfig: '', nsenter: '', sh: '', awk: '' }, warnings: [] };
+const EMPTY: Manifest = { schema: MANIFEST_SCHEMA, generatedAt: '', root: '/', driver: null, gpus: [], controlNodes: [], capNodes: [], imexChannels: [], paramsMask: null, capabilities: {}, files: [], libraryDirs: [], tools: { ldconfig: '', nsenter: '', sh: '', awk: '', mount: '' }, warnings: [] };
 
 export class DevicePlugin {
   private manifest: Manifest = EMPTY;

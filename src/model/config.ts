@@ -20,6 +20,12 @@ export interface Config {
     /** The OCI runtime oci-gpu-runtime runs after editing the bundle. */
     path: string;
   };
+  container: {
+    /** Put /proc/driver/nvidia/params with ModifyDeviceFiles: 0 over the container's. */
+    maskDriverParams: boolean;
+    /** Put the image's /usr/local/cuda/compat first in its ld cache when its libcuda is newer than the driver. */
+    cudaCompat: boolean;
+  };
   watch: {
     debounceMs: number;
     /** Rescan this often even without events (for /proc and /sys, which inotify cannot see). */

@@ -52,6 +52,8 @@ export interface CdiFileFact {
 export interface CdiFacts {
   enabled: boolean;
   kind: string;
+  /** The container settings the watcher writes specs with (config container.*). */
+  container?: { maskDriverParams: boolean; cudaCompat: boolean };
   /** The spec oci-gpu writes (cdi.path, or --cdi). */
   ours: string;
   /** Folders engines read specs from, lowest priority first (real paths). */

@@ -27,6 +27,25 @@ export interface Gpu {
   edits: ContainerEdits;
   /** This GPU's /dev/dri card and render nodes, injected with the graphics or display capability. */
   driNodes: DeviceNode[];
+  /**
+   * The GPU's MIG devices when it is partitioned (a container then gets a MIG device, never the
+   * whole GPU), or null when it has no MIG instances.
+   */
+  mig: MigDevice[] | null;
+}
+
+/** One MIG device: a compute instance inside a GPU instance of a MIG-partitioned GPU. */
+export interface MigDevice {
+  /** 0..n-1 in the order the driver enumerates this GPU's MIG devices: the M of "<gpu>:<M>". */
+  index: number;
+  /** "MIG-…" */
+  uuid: string;
+  gpuInstance: number;
+  computeInstance: number;
+  /** The profile as nvidia-smi names it ("1g.10gb"), or "" when unknown. */
+  profile: string;
+  /** The capability nodes of its GPU instance and compute instance (/dev/nvidia-caps/nvidia-cap<N>). */
+  edits: ContainerEdits;
 }
 
 /** A driver file found by discovery, with the capability it serves. */
@@ -47,6 +66,8 @@ export interface HostTools {
   sh: string;
   /** Any POSIX awk (mawk, gawk, busybox): the post-mount step reads the state and config.json with it. */
   awk: string;
+  /** util-linux mount: the post-mount step puts the masked driver params over /proc/driver/nvidia/params. */
+  mount: string;
 }
 
 /** The driver that was loaded when the manifest was written. */
@@ -56,6 +77,11 @@ export interface DriverInfo {
   cudaVersion: string;
   /** File the version was read from (a host path). */
   source: string;
+  /**
+   * /proc/driver/nvidia/params with ModifyDeviceFiles set to 0, the content containers see in its
+   * place (NVML in a container must not try to create device nodes); "" when the host has none.
+   */
+  maskedParams: string;
 }
 
 /** What `oci-gpu watch` / `oci-gpu scan` found; the hook reads only this. */
@@ -70,8 +96,15 @@ export interface Manifest {
   gpus: Gpu[];
   /** Nodes every GPU container gets (nvidiactl); per-capability nodes live in `capabilities`. */
   controlNodes: DeviceNode[];
-  /** MIG capability nodes (/dev/nvidia-caps/*): reported, injected only when asked for by name. */
+  /** MIG capability nodes (/dev/nvidia-caps/*): reported; a MIG device's own are in its edits. */
   capNodes: DeviceNode[];
+  /** IMEX channel nodes (/dev/nvidia-caps-imex-channels/channel<N>), by channel number. */
+  imexChannels: DeviceNode[];
+  /**
+   * The host file holding driver.maskedParams, written beside the manifest by whoever wrote the
+   * manifest (the watcher, `oci-gpu scan --output`); null when none was written.
+   */
+  paramsMask: string | null;
   /** Shared edits per capability: libraries, binaries, firmware, sockets, ICD files, extra nodes. */
   capabilities: Partial<Record<CapabilityKey, ContainerEdits>>;
   /** Every driver file, for status and doctor. */

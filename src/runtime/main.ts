@@ -77,7 +77,7 @@ export async function editBundle(bundle: string, options: { manifest?: string; c
   if (!request) return false;
   const oci = asOciConfig(value, `bundle config "${file}"`);
   const rootfs = path.resolve(bundle, oci.root?.path ?? 'rootfs');
-  const edited = editConfigForRequest(oci, await readManifestForStart(config), request);
+  const edited = editConfigForRequest(oci, await readManifestForStart(config), request, config.container);
   refuseLinkedDeviceFolders(rootfs, (edited.linux?.devices ?? []).map((d) => d.path));
   writeFileAtomic(file, JSON.stringify(edited), fs.statSync(file).mode & 0o777);
   return true;

@@ -4,7 +4,9 @@ import { writeFileAtomic, readFileIfExists } from '../adapters/atomic-write.js';
 import { createFolderWatcher, type FolderWatcher } from '../adapters/file-watcher.js';
 import { createHostFs } from '../adapters/host-fs.js';
 import { findUdevadm, startUdevMonitor, type UdevMonitor } from '../adapters/udev.js';
-import { buildCdiSpec } from '../core/plan/cdi-spec.js';
+import { writeManifest } from '../adapters/manifest-file.js';
+import { withParamsMask } from '../core/manifest/driver-params.js';
+import { buildCdiSpec, buildImexCdiSpec, imexCdiPath } from '../core/plan/cdi-spec.js';
 import { parseManifest, sameManifestContent, serializeManifest } from '../core/manifest/manifest-codec.js';
 import { scanHost } from '../discover/scan.js';
 import { formatError } from '../errors.js';
@@ -151,7 +153,7 @@ export class WatchDaemon {
     this.pendingReason = null; // this scan sees every change so far, whatever timer was waiting for it
     let manifest: Manifest;
     try {
-      manifest = scanHost(createHostFs(this.config.root));
+      manifest = withParamsMask(scanHost(createHostFs(this.config.root)), this.config.manifest);
     } catch (error) {
       this.fail(`scan after ${reason} failed, keeping the last good manifest: ${formatError(error)}`);
       // Never hold up boot on a host whose first scan fails: the status file and the hook say why.
@@ -184,7 +186,7 @@ export class WatchDaemon {
     }
     this.candidate = null;
     try {
-      writeFileAtomic(this.config.manifest, serializeManifest(manifest));
+      writeManifest(this.config.manifest, manifest);
     } catch (error) {
       this.fail(`cannot write the manifest, keeping the last good one: ${formatError(error)}`);
       return;
@@ -198,15 +200,21 @@ export class WatchDaemon {
     this.afterScan(manifest);
   }
 
-  // Writes the CDI spec of `manifest` when it differs from the one on disk; a failure is logged and kept in the status.
+  // Writes the CDI specs of `manifest` (the GPUs'; the IMEX channels' when the host has any, removed
+  // when it has none) when they differ from those on disk; a failure is logged and kept in the status.
   private writeCdi(manifest: Manifest): void {
     if (!this.config.cdi.enabled) return;
-    const cdi = JSON.stringify(buildCdiSpec(manifest, { kind: this.config.cdi.kind }), null, 2) + '\n';
+    const gpus = JSON.stringify(buildCdiSpec(manifest, { kind: this.config.cdi.kind, container: this.config.container }), null, 2) + '\n';
+    const imex = buildImexCdiSpec(manifest, this.config.cdi.kind);
+    const cdi = gpus + (imex ? JSON.stringify(imex, null, 2) + '\n' : '');
     if (cdi === this.writtenCdi) return;
+    const imexFile = imexCdiPath(this.config.cdi.path);
     try {
-      writeFileAtomic(this.config.cdi.path, cdi);
+      writeFileAtomic(this.config.cdi.path, gpus);
+      if (imex) writeFileAtomic(imexFile, JSON.stringify(imex, null, 2) + '\n');
+      else fs.rmSync(imexFile, { force: true });
       this.writtenCdi = cdi;
-      this.log.debug(`CDI spec ${this.config.cdi.path} written (kind ${this.config.cdi.kind})`);
+      this.log.debug(`CDI spec ${this.config.cdi.path} written (kind ${this.config.cdi.kind})${imex ? `, and ${imexFile} (kind ${imex.kind})` : ''}`);
     } catch (error) {
       this.fail(`cannot write the CDI spec, keeping the last one: ${formatError(error)}`);
     }

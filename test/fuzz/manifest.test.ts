@@ -63,16 +63,16 @@ const MANIFEST_PATHS: Path[] = [
 
 /** Requests of every shape the planner takes: all GPUs, by index, none, every capability. */
 const REQUESTS: GpuRequest[] = [
-  { source: 'annotation "oci-gpu/devices"', devices: 'all', capabilities: ['utility', 'compute', 'video', 'graphics', 'display', 'ngx', 'compat32'], requirements: [] },
-  { source: 'annotation "oci-gpu/devices"', devices: ['0'], capabilities: ['utility', 'compute'], requirements: [] },
-  { source: 'NVIDIA_VISIBLE_DEVICES', devices: ['1'], capabilities: ['graphics', 'display'], requirements: [{ name: 'NVIDIA_REQUIRE_CUDA', expression: 'cuda>=11.0 brand=tesla' }] },
-  { source: 'annotation "oci-gpu/devices"', devices: [], capabilities: ['compute'], requirements: [] },
+  { source: 'annotation "oci-gpu/devices"', devices: 'all', capabilities: ['utility', 'compute', 'video', 'graphics', 'display', 'ngx', 'compat32'], requirements: [], imexChannels: [], imexSource: 'NVIDIA_IMEX_CHANNELS' },
+  { source: 'annotation "oci-gpu/devices"', devices: ['0'], capabilities: ['utility', 'compute'], requirements: [], imexChannels: [], imexSource: 'NVIDIA_IMEX_CHANNELS' },
+  { source: 'NVIDIA_VISIBLE_DEVICES', devices: ['1'], capabilities: ['graphics', 'display'], requirements: [{ name: 'NVIDIA_REQUIRE_CUDA', expression: 'cuda>=11.0 brand=tesla' }], imexChannels: [], imexSource: 'NVIDIA_IMEX_CHANNELS' },
+  { source: 'annotation "oci-gpu/devices"', devices: [], capabilities: ['compute'], requirements: [], imexChannels: [], imexSource: 'NVIDIA_IMEX_CHANNELS' },
 ];
 
 /** What the hook does with an accepted manifest; throws when it breaks the contract. */
 function useAccepted(manifest: Manifest): void {
   for (const request of REQUESTS) {
-    const edited = ourErrorsOnly(() => editConfigForRequest(PODMAN_CONFIG, manifest, request));
+    const edited = ourErrorsOnly(() => editConfigForRequest(PODMAN_CONFIG, manifest, request, { maskDriverParams: true, cudaCompat: true }));
     if (edited === undefined) continue;
     const problems = validateOciConfig(edited);
     if (problems.length) throw new Error(`an accepted manifest edits a valid config into an invalid one: ${problems.slice(0, 4).join('; ')}`);

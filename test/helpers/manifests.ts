@@ -34,6 +34,8 @@ export interface GpuOptions {
   pciBusId?: string;
   /** Give the GPU /dev/dri card and render nodes (default true). */
   dri?: boolean;
+  /** Split the GPU into these MIG devices (GPU instance, compute instance, profile), in enumeration order. */
+  mig?: { gi: number; ci: number; profile?: string }[];
 }
 
 export interface ManifestOptions {
@@ -49,8 +51,25 @@ export interface ManifestOptions {
   files?: Partial<Record<CapabilityKey, string[]>>;
   /** Add MIG capability nodes /dev/nvidia-caps/nvidia-cap1 and 2 (default false). */
   capNodes?: boolean;
-  /** Host tools (default: ldconfig, nsenter and sh under the root). */
+  /** Host tools (default: ldconfig, nsenter, sh, awk and mount under the root). */
   tools?: Partial<HostTools>;
+  /** IMEX channel nodes channel0..N-1 (default 0). */
+  imexChannels?: number;
+  /** The masked params file the manifest names (default null). */
+  paramsMask?: string | null;
+}
+
+export const CAPS_MAJOR = 237;
+export const IMEX_MAJOR = 236;
+
+/** A deterministic MIG device UUID for a GPU index and MIG index. */
+export function migUuid(gpu: number, mig: number): string {
+  return `MIG-${(gpu + 1).toString(16).padStart(8, '0')}-1111-2222-3333-${(mig + 1).toString(16).padStart(12, '0')}`;
+}
+
+/** The capability minor of a GPU instance or compute instance, laid out like /proc/driver/nvidia-caps/mig-minors. */
+export function migCapMinor(gpuMinor: number, gi: number, ci?: number): number {
+  return 3 + gpuMinor * 132 + gi * 9 + (ci === undefined ? 0 : ci + 1);
 }
 
 /** Container paths of the default driver files, per capability. */
@@ -105,6 +124,7 @@ export function buildManifest(options: ManifestOptions = {}): Manifest {
     nsenter: hostPathOf(root, '/usr/bin/nsenter'),
     sh: hostPathOf(root, '/bin/sh'),
     awk: hostPathOf(root, '/usr/bin/awk'),
+    mount: hostPathOf(root, '/usr/bin/mount'),
     ...options.tools,
   };
   if (version === null) {
@@ -116,6 +136,8 @@ export function buildManifest(options: ManifestOptions = {}): Manifest {
       gpus: [],
       controlNodes: [],
       capNodes: [],
+      imexChannels: [],
+      paramsMask: null,
       capabilities: {},
       files: [],
       libraryDirs: [],
@@ -140,6 +162,21 @@ export function buildManifest(options: ManifestOptions = {}): Manifest {
       architecture: architectureOfModel(model),
       edits: { deviceNodes: [charNode(`/dev/nvidia${minor}`, NVIDIA_MAJOR, minor, root)] },
       driNodes: dri,
+      mig: spec.mig
+        ? spec.mig.map((m, i) => ({
+            index: i,
+            uuid: migUuid(index, i),
+            gpuInstance: m.gi,
+            computeInstance: m.ci,
+            profile: m.profile ?? '1g.18gb',
+            edits: {
+              deviceNodes: [
+                charNode(`/dev/nvidia-caps/nvidia-cap${migCapMinor(minor, m.gi)}`, CAPS_MAJOR, migCapMinor(minor, m.gi), root, 0o444),
+                charNode(`/dev/nvidia-caps/nvidia-cap${migCapMinor(minor, m.gi, m.ci)}`, CAPS_MAJOR, migCapMinor(minor, m.gi, m.ci), root, 0o444),
+              ],
+            },
+          }))
+        : null,
     };
   });
 
@@ -163,12 +200,14 @@ export function buildManifest(options: ManifestOptions = {}): Manifest {
     schema: MANIFEST_SCHEMA,
     generatedAt: '2026-01-01T00:00:00.000Z',
     root,
-    driver: { version, cudaVersion: cudaVersionForDriver(version), source: hostPathOf(root, '/sys/module/nvidia/version') },
+    driver: { version, cudaVersion: cudaVersionForDriver(version), source: hostPathOf(root, '/sys/module/nvidia/version'), maskedParams: 'ResmanDebugLevel: 4294967295\nModifyDeviceFiles: 0\n' },
     gpus,
     controlNodes: [charNode('/dev/nvidiactl', NVIDIA_MAJOR, 255, root)],
     capNodes: options.capNodes
-      ? [charNode('/dev/nvidia-caps/nvidia-cap1', 237, 1, root, 0o400), charNode('/dev/nvidia-caps/nvidia-cap2', 237, 2, root, 0o444)]
+      ? [charNode('/dev/nvidia-caps/nvidia-cap1', CAPS_MAJOR, 1, root, 0o400), charNode('/dev/nvidia-caps/nvidia-cap2', CAPS_MAJOR, 2, root, 0o444)]
       : [],
+    imexChannels: Array.from({ length: options.imexChannels ?? 0 }, (_, n) => charNode(`/dev/nvidia-caps-imex-channels/channel${n}`, IMEX_MAJOR, n, root)),
+    paramsMask: options.paramsMask ?? null,
     capabilities,
     files,
     libraryDirs,

@@ -15,13 +15,14 @@ import { SCHEMAS } from '../helpers/paths.js';
 import { validateOciConfig } from '../helpers/schema.js';
 
 const EXAMPLE = deepFreeze(JSON.parse(readFileSync(path.join(SCHEMAS, 'oci-runtime/example-config.json'), 'utf8')) as OciConfig);
+const ON = { maskDriverParams: true, cudaCompat: true };
 const MINIMAL: OciConfig = deepFreeze({ ociVersion: '1.2.0', root: { path: 'rootfs' }, process: { cwd: '/', args: ['sh'], env: ['PATH=/usr/bin:/bin'] } });
 
 const ctl = charNode('/dev/nvidiactl', 195, 255);
 const gpu0 = charNode('/dev/nvidia0', 195, 0);
 const cudaMount = fileMount('/usr/lib/x86_64-linux-gnu/libcuda.so.580.159.04');
 const mps = fileMount('/tmp/nvidia-mps');
-const ldHook = postMountHook({ ldconfig: '/sbin/ldconfig.real', nsenter: '/usr/bin/nsenter', sh: '/bin/sh', awk: '/usr/bin/awk' }, ['/usr/lib/x86_64-linux-gnu'])!;
+const ldHook = postMountHook({ ldconfig: '/sbin/ldconfig.real', nsenter: '/usr/bin/nsenter', sh: '/bin/sh', awk: '/usr/bin/awk', mount: '/usr/bin/mount' }, ['/usr/lib/x86_64-linux-gnu'])!;
 const EDITS: ContainerEdits = deepFreeze({
   env: ['NVIDIA_DRIVER_CAPABILITIES=compute'],
   deviceNodes: [ctl, gpu0],
@@ -210,7 +211,7 @@ test('keeps every field of the config it does not know about', (t) => {
 for (const [name, config] of [['minimal', MINIMAL], ['example', EXAMPLE]] as const) {
   test(`a 64-GPU plan with every capability applied to the ${name} config is a valid OCI config`, (t) => {
     const m = buildManifest({ gpus: 64, root: '/srv/host' });
-    const plan = planEdits(m, { source: 'test', devices: 'all', capabilities: [...CAPABILITIES], requirements: [] });
+    const plan = planEdits(m, { source: 'test', devices: 'all', capabilities: [...CAPABILITIES], requirements: [], imexChannels: [], imexSource: 'test' });
     const out = applyEditsToConfig(config, plan.edits);
     t.deepEqual(validateOciConfig(out), []);
     t.is(out.linux!.devices!.length - (config.linux?.devices?.length ?? 0), plan.edits.deviceNodes.length);
@@ -223,7 +224,7 @@ for (const host of ['h200', 'rhel-2gpu'] as const) {
   test(`${host}: editConfigForRequest gives a valid config that allows exactly the planned nodes`, (t) => {
     const m = scanFixture(host);
     const req = parseRequest({}, ['NVIDIA_VISIBLE_DEVICES=all', 'NVIDIA_DRIVER_CAPABILITIES=all'], 'nvidia.com/gpu')!;
-    const out = editConfigForRequest(EXAMPLE, m, req);
+    const out = editConfigForRequest(EXAMPLE, m, req, ON);
     t.deepEqual(validateOciConfig(out), []);
     const plan = planEdits(m, req);
     const rules = out.linux!.resources!.devices!;
@@ -234,14 +235,14 @@ for (const host of ['h200', 'rhel-2gpu'] as const) {
       t.true(mount.source!.startsWith(`${m.root}/`), mount.source);
     }
     t.is(out.hooks!.createRuntime!.length, EXAMPLE.hooks!.createRuntime!.length + 1, 'one ld cache hook');
-    t.deepEqual(editConfigForRequest(out, m, req), out, 'idempotent');
+    t.deepEqual(editConfigForRequest(out, m, req, ON), out, 'idempotent');
   });
 }
 
 test('rhel-2gpu: NVIDIA_VISIBLE_DEVICES=1 allows /dev/nvidia3 and not /dev/nvidia0', (t) => {
   const m = scanFixture('rhel-2gpu');
   const req = parseRequest({}, ['NVIDIA_VISIBLE_DEVICES=1'], 'nvidia.com/gpu')!;
-  const out = editConfigForRequest(MINIMAL, m, req);
+  const out = editConfigForRequest(MINIMAL, m, req, ON);
   t.deepEqual(validateOciConfig(out), []);
   t.deepEqual(out.linux!.devices!.map((d) => d.path), ['/dev/nvidiactl', '/dev/nvidia3', '/dev/nvidia-uvm', '/dev/nvidia-uvm-tools']);
   const rules = [{ allow: false, access: 'rwm' }, ...out.linux!.resources!.devices!];

@@ -11,6 +11,7 @@ const DEFAULTS: Config = {
   cdi: { enabled: true, path: '/var/run/cdi/oci-gpu.json', kind: 'nvidia.com/gpu' },
   hook: { onDriverMismatch: 'fail', scanCommand: '/usr/bin/oci-gpu' },
   runtime: { path: '/usr/bin/runc' },
+  container: { maskDriverParams: true, cudaCompat: true },
   watch: { debounceMs: 200, safetyRescanSeconds: 60, stableScans: 2, udev: true, charLinks: true, keepWarm: false },
   log: { level: 'info', format: 'text' },
 };

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { describeGpus, planEdits, selectGpus, type Plan } from '../../src/core/plan/plan-edits.js';
+import { describeGpus, planEdits, selectDevices, type Plan } from '../../src/core/plan/plan-edits.js';
 import { parseRequest, type GpuRequest } from '../../src/core/request/request.js';
 import { RequestError } from '../../src/errors.js';
 import { CAPABILITIES, type Capability, type Manifest } from '../../src/model/manifest.js';
@@ -11,7 +11,7 @@ const LIB = '/usr/lib/x86_64-linux-gnu';
 const CUDA_LIB = `${LIB}/libcuda.so.580.159.04`;
 
 function request(devices: GpuRequest['devices'], capabilities: Capability[] = ['utility', 'compute'], requirements: GpuRequest['requirements'] = []): GpuRequest {
-  return { source: 'NVIDIA_VISIBLE_DEVICES', devices, capabilities, requirements };
+  return { source: 'NVIDIA_VISIBLE_DEVICES', devices, capabilities, requirements, imexChannels: [], imexSource: 'NVIDIA_IMEX_CHANNELS' };
 }
 
 function refused(manifest: Manifest, req: GpuRequest): RequestError {
@@ -87,7 +87,6 @@ test(unknownGpu, 'GPU-00000000-0000-0000-0000-000000000000');
 test(unknownGpu, `${gpuUuid(1)}-extra`);
 test(unknownGpu, '0000:ff:00.0');
 test(unknownGpu, '0000:18:1f.7');
-test(unknownGpu, 'MIG-4c5a4f8a-1b9e-5a1c-9f3e-0c7d2b4e6a81');
 test(unknownGpu, 'nvidia0');
 test(unknownGpu, '-1');
 test(unknownGpu, '1.0');
@@ -126,8 +125,8 @@ test('a manifest written without a driver refuses every request, "none" included
   }
 });
 
-test('selectGpus returns the manifest\'s own GPU values', (t) => {
-  t.is(selectGpus(FOUR, request(['2']))[0], FOUR.gpus[2]);
+test('selectDevices returns the manifest\'s own GPU values', (t) => {
+  t.is(selectDevices(FOUR, request(['2']))[0]!.gpu, FOUR.gpus[2]!);
 });
 
 // --- "none": the driver without a GPU ---

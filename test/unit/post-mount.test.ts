@@ -34,7 +34,7 @@ function bundle(config: string): string {
 }
 
 function hookFor(awk: string): Hook {
-  return postMountHook({ ldconfig: '/sbin/ldconfig.real', nsenter: '/bin/echo', sh: '/bin/sh', awk }, DIRS)!;
+  return postMountHook({ ldconfig: '/sbin/ldconfig.real', nsenter: '/bin/echo', sh: '/bin/sh', awk, mount: '/usr/bin/mount' }, DIRS)!;
 }
 
 function runStep(awk: (typeof AWKS)[number], state: string) {
@@ -155,6 +155,6 @@ test('the step runs with only the minimal PATH, as createRuntime, with a timeout
   t.is(hook.hookName, 'createRuntime');
   t.is(hook.path, '/bin/sh');
   t.true((hook.timeout ?? 0) > 0);
-  t.is(postMountHook({ ldconfig: '/sbin/ldconfig', nsenter: '/usr/bin/nsenter', sh: '/bin/sh', awk: '/usr/bin/awk' }, []), null);
-  t.is(postMountHook({ ldconfig: '/sbin/ldconfig', nsenter: '/usr/bin/nsenter', sh: '/bin/sh', awk: '' }, DIRS), null, 'no awk: no step');
+  t.is(postMountHook({ ldconfig: '/sbin/ldconfig', nsenter: '/usr/bin/nsenter', sh: '/bin/sh', awk: '/usr/bin/awk', mount: '/usr/bin/mount' }, []), null);
+  t.is(postMountHook({ ldconfig: '/sbin/ldconfig', nsenter: '/usr/bin/nsenter', sh: '/bin/sh', awk: '', mount: '/usr/bin/mount' }, DIRS), null, 'no awk: no step');
 });

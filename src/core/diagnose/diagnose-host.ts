@@ -271,7 +271,7 @@ export function checkCdi(h: HostFacts): Finding[] {
   } else {
     const base = h.manifest.state === 'ok' ? h.manifest.manifest : h.scan;
     const against = h.manifest.state === 'ok' ? 'the manifest' : 'a scan made now (no usable manifest)';
-    const expected = buildCdiSpec(base, { kind: c.kind });
+    const expected = buildCdiSpec(base, { kind: c.kind, ...(c.container ? { container: c.container } : {}) });
     const spec = ours.spec as { devices?: { name?: string }[]; cdiVersion?: string };
     const names = (spec.devices ?? []).map((d) => String(d.name));
     const want = expected.devices.map((d) => d.name);

@@ -11,6 +11,7 @@ import {
   type DriverInfo,
   type HostTools,
   type Manifest,
+  type MigDevice,
 } from '../../model/manifest.js';
 
 /** Every NVIDIA device node found, grouped by what needs it. */
@@ -27,6 +28,8 @@ export interface DeviceNodes {
   modeset: DeviceNode[];
   /** /dev/nvidia-caps/* (MIG). */
   caps: DeviceNode[];
+  /** /dev/nvidia-caps-imex-channels/channel<N>, by N. */
+  imex: DeviceNode[];
 }
 
 /** What discovery found, before it is shaped into a manifest. */
@@ -36,6 +39,8 @@ export interface ScanResult {
   driver: DriverInfo | null;
   gpus: GpuInformation[];
   nodes: DeviceNodes;
+  /** Per PCI bus id of a MIG-partitioned GPU, its MIG devices. */
+  mig: Map<string, MigDevice[]>;
   files: DriverFile[];
   tools: HostTools;
   warnings: string[];
@@ -46,6 +51,18 @@ export const RO_MOUNT = ['ro', 'nosuid', 'nodev', 'bind'];
 /** Mount options of the MPS pipe folder, which clients write to. */
 export const RW_MOUNT = ['rw', 'nosuid', 'nodev', 'bind'];
 
+/**
+ * Names that linkers and programs look for but ldconfig does not make (NVIDIA's toolkit makes them
+ * as symlinks in the image): each becomes a read-only bind of the driver file itself at that name,
+ * so nothing is written into the image. libcuda.so: anything linking -lcuda at run time (Triton).
+ */
+const DEV_LINKS: { file: RegExp; capability: CapabilityKey; at: (dir: string) => string }[] = [
+  { file: /^libcuda\.so\.\d+\.\d+/, capability: 'compute', at: (d) => `${d}/libcuda.so` },
+  { file: /^libnvidia-opticalflow\.so\.\d+\.\d+/, capability: 'video', at: (d) => `${d}/libnvidia-opticalflow.so` },
+  { file: /^libGLX_nvidia\.so\.\d+\.\d+/, capability: 'graphics', at: (d) => `${d}/libGLX_indirect.so.0` },
+  { file: /^libnvidia-allocator\.so\.\d+\.\d+/, capability: 'graphics', at: (d) => `${d}/gbm/nvidia-drm_gbm.so` },
+];
+
 /** Returns the manifest for a scan: GPUs indexed 0..N-1 in bus order, driver files grouped into per-capability edits. */
 export function assembleManifest(scan: ScanResult): Manifest {
   const capabilities: Partial<Record<CapabilityKey, ContainerEdits>> = {};
@@ -54,6 +71,14 @@ export function assembleManifest(scan: ScanResult): Manifest {
   };
   const files = [...scan.files].sort((a, b) => compare(a.containerPath, b.containerPath));
   for (const f of files) add(f.capability, { mounts: [mountOf(f)] });
+  // After every real file, so a real file of that name wins (dedupe keeps the first mount of a path).
+  for (const f of files) {
+    if (f.kind !== 'library') continue;
+    const name = f.containerPath.slice(f.containerPath.lastIndexOf('/') + 1);
+    for (const link of DEV_LINKS.filter((l) => l.file.test(name))) {
+      add(f.capability === 'compat32' ? 'compat32' : link.capability, { mounts: [{ hostPath: f.hostPath, containerPath: link.at(dirname(f.containerPath)), options: RO_MOUNT }] });
+    }
+  }
   if (scan.nodes.uvm.length) add('compute', { deviceNodes: scan.nodes.uvm });
   if (scan.nodes.modeset.length) add('display', { deviceNodes: scan.nodes.modeset });
   const ordered: Partial<Record<CapabilityKey, ContainerEdits>> = {};
@@ -78,10 +103,13 @@ export function assembleManifest(scan: ScanResult): Manifest {
         architecture: architectureOfModel(g.model),
         edits: { deviceNodes: node ? [node] : [] },
         driNodes: scan.nodes.dri.get(g.pciBusId) ?? [],
+        mig: scan.mig.get(g.pciBusId) ?? null,
       };
     }),
     controlNodes: scan.nodes.control,
     capNodes: scan.nodes.caps,
+    imexChannels: scan.nodes.imex,
+    paramsMask: null,
     capabilities: ordered,
     files,
     libraryDirs,

@@ -50,7 +50,11 @@ function checkManifest(m: Record<string, unknown>): Problems {
     ...(m.driver === null
       ? []
       : isObject(m.driver)
-        ? [...expect(m.driver.version, 'string', 'driver.version'), ...expect(m.driver.cudaVersion, 'string', 'driver.cudaVersion')]
+        ? [
+            ...expect(m.driver.version, 'string', 'driver.version'),
+            ...expect(m.driver.cudaVersion, 'string', 'driver.cudaVersion'),
+            ...expect(m.driver.maskedParams, 'string', 'driver.maskedParams'),
+          ]
         : ['driver: must be an object or null']),
     ...expectArray(m.gpus, 'gpus', (g, at) =>
       isObject(g)
@@ -64,15 +68,18 @@ function checkManifest(m: Record<string, unknown>): Problems {
             ...expect(g.architecture, 'string', `${at}.architecture`),
             ...checkEdits(g.edits, `${at}.edits`),
             ...expectArray(g.driNodes, `${at}.driNodes`, checkNode),
+            ...(g.mig === null ? [] : expectArray(g.mig, `${at}.mig`, checkMigDevice)),
           ]
         : [`${at}: must be an object`],
     ),
     ...expectArray(m.controlNodes, 'controlNodes', checkNode),
     ...expectArray(m.capNodes, 'capNodes', checkNode),
+    ...expectArray(m.imexChannels, 'imexChannels', checkNode),
+    ...(m.paramsMask === null || (typeof m.paramsMask === 'string' && m.paramsMask.startsWith('/')) ? [] : ['paramsMask: must be an absolute path or null']),
     ...expectStrings(m.libraryDirs, 'libraryDirs'),
     ...expectStrings(m.warnings, 'warnings'),
     ...(isObject(m.tools)
-      ? ['ldconfig', 'nsenter', 'sh', 'awk'].flatMap((k) => expect((m.tools as Record<string, unknown>)[k], 'string', `tools.${k}`))
+      ? ['ldconfig', 'nsenter', 'sh', 'awk', 'mount'].flatMap((k) => expect((m.tools as Record<string, unknown>)[k], 'string', `tools.${k}`))
       : ['tools: must be an object']),
     ...expect(m.files, 'array', 'files'),
   ];
@@ -83,6 +90,18 @@ function checkManifest(m: Record<string, unknown>): Problems {
       p.push(...checkEdits(edits, `capabilities.${cap}`));
     }
   return p;
+}
+
+function checkMigDevice(d: unknown, at: string): Problems {
+  if (!isObject(d)) return [`${at}: must be an object`];
+  return [
+    ...expect(d.index, 'integer', `${at}.index`),
+    ...(typeof d.uuid === 'string' && /^MIG-[0-9A-Za-z-]{1,64}$/.test(d.uuid) ? [] : [`${at}.uuid: must be "MIG-…"`]),
+    ...expect(d.gpuInstance, 'integer', `${at}.gpuInstance`),
+    ...expect(d.computeInstance, 'integer', `${at}.computeInstance`),
+    ...expect(d.profile, 'string', `${at}.profile`),
+    ...checkEdits(d.edits, `${at}.edits`),
+  ];
 }
 
 function checkEdits(e: unknown, at: string): Problems {

@@ -117,3 +117,23 @@ export function parseDriverVersion(text: string, source: string): string {
   }
   return version;
 }
+
+/** A MIG capability as /proc/driver/nvidia/capabilities/…/access describes its device node. */
+export interface CapabilityAccess {
+  /** N of /dev/nvidia-caps/nvidia-cap<N>. */
+  minor: number;
+  /** Permission bits of the node (DeviceFileMode, decimal in the file). */
+  mode: number;
+}
+
+/**
+ * Parses a capability access file ("DeviceFileMinor: 12\nDeviceFileMode: 292\n…"). Throws
+ * ParseError naming `source` when the minor is missing or out of range; a missing mode is 0o444.
+ */
+export function parseCapabilityAccess(text: string, source: string): CapabilityAccess {
+  const field = (name: string) => new RegExp(`^${name}:\\s*(\\d{1,7})\\s*$`, 'm').exec(text)?.[1];
+  const minor = field('DeviceFileMinor');
+  if (minor === undefined || Number(minor) > 1048575) throw new ParseError(source, ['DeviceFileMinor: missing or not a minor number']);
+  const mode = field('DeviceFileMode');
+  return { minor: Number(minor), mode: mode === undefined ? 0o444 : Number(mode) & 0o777 };
+}

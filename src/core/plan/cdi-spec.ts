@@ -1,7 +1,8 @@
 import type { ContainerEdits, DeviceNode, Hook } from '../../model/edits.js';
 import type { Manifest } from '../../model/manifest.js';
 import { appendEdits, dedupeEdits } from './edits.js';
-import { postMountHook } from './post-mount.js';
+import { postMountHook, postMountOptions, type ContainerOptions } from './post-mount.js';
+import { IMEX_CDI_CLASS } from '../request/request.js';
 
 export const DEFAULT_CDI_KIND = 'nvidia.com/gpu';
 
@@ -13,21 +14,30 @@ export interface CdiSpec {
   containerEdits: ContainerEdits;
 }
 
+/** The container settings CDI specs are written with when none are given: everything on. */
+const ALL_ON: ContainerOptions = { maskDriverParams: true, cudaCompat: true };
+
 /**
- * Returns the CDI spec for a manifest: one device per GPU named by index and by UUID, plus "all";
- * every driver file and control node as shared edits; and the post-mount step that refreshes
- * the container's ld cache (it finds the rootfs from the state, as a CDI hook must). The version
- * is the lowest that expresses the content.
+ * Returns the CDI spec for a manifest: one device per GPU named by index and by UUID — for a GPU
+ * split into MIG devices, one per MIG device named "<gpu>:<mig index>" and by its MIG UUID, and
+ * none for the whole GPU (as NVIDIA's toolkit does) — plus "all"; every driver file and control
+ * node as shared edits; and the post-mount step (the container's ld cache; params masking and CUDA
+ * forward compatibility as `container` says), which finds the rootfs from the state, as a CDI hook
+ * must. The version is the lowest that expresses the content.
  */
-export function buildCdiSpec(manifest: Manifest, options: { kind?: string } = {}): CdiSpec {
+export function buildCdiSpec(manifest: Manifest, options: { kind?: string; container?: ContainerOptions } = {}): CdiSpec {
   const kind = options.kind ?? DEFAULT_CDI_KIND;
-  const perGpu = manifest.gpus.map((g) => ({ gpu: g, edits: cleanEdits(appendEdits(g.edits, { deviceNodes: g.driNodes })) }));
+  const perDevice = manifest.gpus.flatMap((g) =>
+    g.mig === null
+      ? [{ index: String(g.index), uuid: g.uuid, edits: cleanEdits(appendEdits(g.edits, { deviceNodes: g.driNodes })) }]
+      : g.mig.map((m) => ({ index: `${g.index}:${m.index}`, uuid: m.uuid, edits: cleanEdits(appendEdits(g.edits, m.edits)) })),
+  );
   const devices = [
-    ...perGpu.map(({ gpu, edits }) => ({ name: String(gpu.index), containerEdits: edits })),
-    ...perGpu.map(({ gpu, edits }) => ({ name: gpu.uuid, containerEdits: edits })),
+    ...perDevice.map((d) => ({ name: d.index, containerEdits: d.edits })),
+    ...perDevice.map((d) => ({ name: d.uuid, containerEdits: d.edits })),
   ];
-  if (perGpu.length) devices.push({ name: 'all', containerEdits: cleanEdits(appendEdits(...perGpu.map((p) => p.edits))) });
-  const hook = postMountHook(manifest.tools, manifest.libraryDirs);
+  if (perDevice.length) devices.push({ name: 'all', containerEdits: cleanEdits(appendEdits(...perDevice.map((d) => d.edits))) });
+  const hook = postMountHook(manifest.tools, manifest.libraryDirs, postMountOptions(manifest, options.container ?? ALL_ON));
   const hooks: Hook[] = hook ? [hook] : [];
   const shared = cleanEdits(
     appendEdits(
@@ -39,6 +49,25 @@ export function buildCdiSpec(manifest: Manifest, options: { kind?: string } = {}
   const spec: CdiSpec = { cdiVersion: '', kind, devices, containerEdits: shared };
   spec.cdiVersion = minimumCdiVersion(spec);
   return spec;
+}
+
+/**
+ * Returns the CDI spec of the host's IMEX channels (kind "<vendor of `gpuKind`>/imex-channel",
+ * devices named by channel number, plus "all"), or null when the host has none.
+ */
+export function buildImexCdiSpec(manifest: Manifest, gpuKind: string = DEFAULT_CDI_KIND): CdiSpec | null {
+  if (!manifest.imexChannels.length) return null;
+  const kind = `${gpuKind.slice(0, gpuKind.indexOf('/'))}/${IMEX_CDI_CLASS}`;
+  const devices = manifest.imexChannels.map((n) => ({ name: n.path.slice(n.path.lastIndexOf('channel') + 7), containerEdits: cleanEdits({ deviceNodes: [n] }) }));
+  devices.push({ name: 'all', containerEdits: cleanEdits({ deviceNodes: manifest.imexChannels }) });
+  const spec: CdiSpec = { cdiVersion: '', kind, devices, containerEdits: {} };
+  spec.cdiVersion = minimumCdiVersion(spec);
+  return spec;
+}
+
+/** Where the IMEX channels' spec goes: beside the GPUs' one ("oci-gpu.json" → "oci-gpu-imex-channel.json"). */
+export function imexCdiPath(gpuSpecPath: string): string {
+  return gpuSpecPath.replace(/(\.json)?$/, `-${IMEX_CDI_CLASS}.json`);
 }
 
 /**

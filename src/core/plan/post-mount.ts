@@ -1,5 +1,5 @@
 import type { Hook, Mount } from '../../model/edits.js';
-import type { HostTools } from '../../model/manifest.js';
+import type { HostTools, Manifest } from '../../model/manifest.js';
 
 /** The only environment the post-mount step gets: nothing of the container's or the runtime's. */
 export const HOOK_ENV = ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'];
@@ -84,27 +84,70 @@ BEGIN {
 }
 `;
 
+// After the awk: CUDA forward compatibility, then the container's mount namespace.
+// - v (the driver's major version, or empty: off): when the image has /usr/local/cuda, the host's
+//   ldconfig lists the image's /usr/local/cuda/compat inside the rootfs (-r chroots: the image's
+//   symlinks resolve in the image; -n -X: nothing is written) and, when its libcuda is of a newer
+//   driver branch than the host's, that folder goes first on ldconfig's command line, so its
+//   libcuda.so.1 comes first in the container's ld cache. An older or equal one is left out.
+// - k (the masked params file, or empty: off): inside the container's mount namespace the file is
+//   bound read-only over /proc/driver/nvidia/params (runc refuses spec mounts under /proc), when the
+//   container's procfs has it; then ldconfig runs there.
 const SCRIPT = [
-  'n=$1 l=$2 a=$3 p=$4; shift 4',
+  'n=$1 l=$2 a=$3 p=$4 s=$5 m=$6 k=$7 v=$8; shift 8',
   'o=$("$a" "$p") || exit 1',
   'pid=${o%%"\n"*} r=${o#*"\n"}',
-  'exec "$n" --target "$pid" --mount -- "$l" -r "$r" "$@"',
+  'c=',
+  'if [ -n "$v" ] && { [ -e "$r/usr/local/cuda" ] || [ -h "$r/usr/local/cuda" ]; }; then',
+  '  set -f; w=',
+  '  for t in $("$l" -r "$r" -n -X -v /usr/local/cuda/compat 2>/dev/null); do',
+  '    case $t in libcuda.so.[0-9]*.*) w=${t#libcuda.so.}; w=${w%%.*} ;; esac',
+  '  done',
+  '  case $w in ""|*[!0-9]*) ;; *) [ "$w" -gt "$v" ] && c=/usr/local/cuda/compat ;; esac',
+  'fi',
+  '[ -z "$k" ] && exec "$n" --target "$pid" --mount -- "$l" -r "$r" $c "$@"',
+  'exec "$n" --target "$pid" --mount -- "$s" -c \'r=$1 m=$2 k=$3 l=$4 t=$1/proc/driver/nvidia/params; shift 4; if [ -e "$t" ]; then "$m" --bind -o ro,nosuid,nodev,noexec "$k" "$t" || exit 1; fi; exec "$l" -r "$r" "$@"\' sh "$r" "$m" "$k" "$l" $c "$@"',
 ].join('\n');
+
+/** Config's container settings: what the post-mount step does beyond the ld cache. */
+export interface ContainerOptions {
+  maskDriverParams: boolean;
+  cudaCompat: boolean;
+}
+
+/** The post-mount options a manifest and the container settings give. */
+export function postMountOptions(manifest: Manifest, container: ContainerOptions): PostMountOptions {
+  return {
+    paramsMask: container.maskDriverParams ? manifest.paramsMask : null,
+    compatDriverVersion: container.cudaCompat ? (manifest.driver?.version ?? null) : null,
+  };
+}
+
+/** What the post-mount step does beyond the ld cache. */
+export interface PostMountOptions {
+  /** The host file with the masked driver params to put over /proc/driver/nvidia/params, or null. */
+  paramsMask: string | null;
+  /** The host driver's version for CUDA forward compatibility ("580.159.04"), or null for none. */
+  compatDriverVersion: string | null;
+}
 
 /**
  * Returns the createRuntime hook that refreshes the container's ld cache for `libraryDirs`: sh and
  * one awk read the container's pid and rootfs from the runtime state and the bundle's config.json,
  * then the host's static ldconfig runs in the container's mount namespace (createRuntime, because
- * crun makes a read-only rootfs read-only before createContainer hooks). The same hook serves the
- * precreate edit, the wrapper and the CDI spec, and runs with an explicit minimal environment.
- * Returns null when there is nothing to do or the host lacks ldconfig, nsenter, awk or sh.
+ * crun makes a read-only rootfs read-only before createContainer hooks); with `options`, also the
+ * params masking and CUDA forward compatibility. The same hook serves the precreate edit, the
+ * wrapper and the CDI spec, and runs with an explicit minimal environment. Returns null when there
+ * is nothing to do or the host lacks ldconfig, nsenter, awk or sh (mount, for masking).
  */
-export function postMountHook(tools: HostTools, libraryDirs: string[]): Hook | null {
+export function postMountHook(tools: HostTools, libraryDirs: string[], options: PostMountOptions = { paramsMask: null, compatDriverVersion: null }): Hook | null {
   if (!libraryDirs.length || !tools.ldconfig || !tools.nsenter || !tools.sh || !tools.awk) return null;
+  const mask = options.paramsMask && tools.mount ? options.paramsMask : '';
+  const major = /^(\d+)\./.exec(options.compatDriverVersion ?? '')?.[1] ?? '';
   return {
     hookName: 'createRuntime',
     path: tools.sh,
-    args: ['sh', '-c', SCRIPT, 'oci-gpu-post-mount', tools.nsenter, tools.ldconfig, tools.awk, AWK, ...libraryDirs],
+    args: ['sh', '-c', SCRIPT, 'oci-gpu-post-mount', tools.nsenter, tools.ldconfig, tools.awk, AWK, tools.sh, tools.mount, mask, major, ...libraryDirs],
     env: HOOK_ENV,
     timeout: HOOK_TIMEOUT_S,
   };

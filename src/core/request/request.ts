@@ -7,6 +7,10 @@ export const DEVICES_ANNOTATION = 'oci-gpu/devices';
 export const CAPABILITIES_ANNOTATION = 'oci-gpu/capabilities';
 /** Prefix of the annotations where CRI runtimes put fully-qualified CDI device names. */
 export const CDI_ANNOTATION_PREFIX = 'cdi.k8s.io/';
+/** Annotation that asks for IMEX channels: "all", "none" or a comma list of channel numbers. */
+export const IMEX_ANNOTATION = 'oci-gpu/imex-channels';
+/** The CDI class of IMEX channels (the kind is "<vendor of cdi.kind>/imex-channel", as NVIDIA names it). */
+export const IMEX_CDI_CLASS = 'imex-channel';
 
 export const DEFAULT_CAPABILITIES: Capability[] = ['utility', 'compute'];
 
@@ -18,8 +22,15 @@ const MAX_SELECTORS = 256;
 export interface GpuRequest {
   /** Where the device list came from, for messages: `annotation "oci-gpu/devices"`, `NVIDIA_VISIBLE_DEVICES`. */
   source: string;
-  /** "all", or selectors (index, UUID, PCI bus id) in the order given; [] means driver only, no GPU ("none"). */
+  /**
+   * "all", or selectors in the order given: GPU index, UUID or PCI bus id, MIG device UUID
+   * ("MIG-…") or "<gpu>:<mig index>"; [] means driver only, no GPU ("none").
+   */
   devices: 'all' | string[];
+  /** IMEX channels: "all", or channel numbers in the order given ([] for none). */
+  imexChannels: 'all' | number[];
+  /** Where the IMEX channels came from, for messages. */
+  imexSource: string;
   capabilities: Capability[];
   /** NVIDIA_REQUIRE_* expressions (each var is ANDed with the others), empty when disabled. */
   requirements: { name: string; expression: string }[];
@@ -57,7 +68,34 @@ export function parseRequest(annotations: Record<string, string>, env: string[],
       ? parseCapabilities(capsAnnotation, `annotation "${CAPABILITIES_ANNOTATION}"`)
       : parseCapabilities(vars.get('NVIDIA_DRIVER_CAPABILITIES') ?? '', 'NVIDIA_DRIVER_CAPABILITIES');
 
-  return { source, devices, capabilities, requirements: requirementsOf(vars) };
+  return { source, devices, capabilities, requirements: requirementsOf(vars), ...imexChannelsOf(annotations, vars, cdiKind) };
+}
+
+// IMEX channels: the annotation, else CDI names of the imex-channel kind, else NVIDIA_IMEX_CHANNELS.
+function imexChannelsOf(annotations: Record<string, string>, vars: Map<string, string>, cdiKind: string): { imexChannels: 'all' | number[]; imexSource: string } {
+  const annotation = annotations[IMEX_ANNOTATION];
+  if (annotation !== undefined) {
+    const source = `annotation "${IMEX_ANNOTATION}"`;
+    return { imexChannels: parseChannels(annotation, source), imexSource: source };
+  }
+  const cdi = cdiDevices(annotations, `${cdiKind.slice(0, cdiKind.indexOf('/'))}/${IMEX_CDI_CLASS}`);
+  if (cdi) {
+    const source = `annotation "${cdi.key}"`;
+    return { imexChannels: cdi.devices === 'all' ? 'all' : parseChannels(cdi.devices.join(','), source), imexSource: source };
+  }
+  const env = vars.get('NVIDIA_IMEX_CHANNELS');
+  return { imexChannels: env === undefined ? [] : parseChannels(env, 'NVIDIA_IMEX_CHANNELS'), imexSource: 'NVIDIA_IMEX_CHANNELS' };
+}
+
+function parseChannels(raw: string, source: string): 'all' | number[] {
+  const value = checkValue(raw, source);
+  if (value === 'all') return 'all';
+  if (value === '' || value === 'none' || value === 'void') return [];
+  const items = checkSelectors(value.split(',').map((s) => s.trim()), source, value);
+  return items.map((item) => {
+    if (!/^\d{1,7}$/.test(item)) throw new RequestError(`${source}: "${shorten(item)}" is not an IMEX channel number (use "all", "none" or numbers like 0,1)`);
+    return Number(item);
+  });
 }
 
 /** Parses a device list; returns null for "void"/empty when `voidAllowed` (the NVIDIA env contract). */
