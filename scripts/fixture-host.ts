@@ -24,8 +24,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type FixtureHostName = 'h200' | 'rhel-2gpu' | 'no-driver';
-export const FIXTURE_HOST_NAMES: readonly FixtureHostName[] = ['h200', 'rhel-2gpu', 'no-driver'];
+export type FixtureHostName = 'h200' | 'rhel-2gpu' | 'no-driver' | 'a100-mig' | 'gb200-imex';
+export const FIXTURE_HOST_NAMES: readonly FixtureHostName[] = ['h200', 'rhel-2gpu', 'no-driver', 'a100-mig', 'gb200-imex'];
 
 /** A fake driver library: a real ELF shared object built by gcc from _src/fakelib.c. */
 export interface LibrarySpec {
@@ -39,6 +39,11 @@ export interface LibrarySpec {
   arch?: 'x86_64' | 'i386';
   /** Also export fake_nvml_driver_version() returning this string (the fake libnvidia-ml). */
   nvml?: string;
+  /**
+   * The fake NVML's MIG devices, for its nvmlDevice* MIG calls: "<bus id>=<uuid>|<gi>|<ci>|<name>"
+   * entries separated by ";" (several per bus id, in enumeration order); GPUs not named have none.
+   */
+  nvmlMig?: string;
   /** Build with -nostdlib (no DT_NEEDED libc.so.6), for fakes of glibc's own libraries. */
   nostdlib?: boolean;
 }
@@ -346,6 +351,7 @@ function buildInto(name: FixtureHostName, spec: HostSpec, root: string): void {
     if (lib.nostdlib) args.push('-nostdlib');
     args.push(`-DFAKE_FN=oci_gpu_fake_${cIdent(stem)}`, `-DFAKE_FILE="${base}"`);
     if (lib.nvml !== undefined) args.push(`-DFAKE_NVML="${lib.nvml}"`);
+    if (lib.nvmlMig !== undefined) args.push(`-DFAKE_NVML_MIG="${lib.nvmlMig}"`);
     args.push('-o', full, fakelib);
     if (!lib.nostdlib) args.push('-lc');
     gccLib.push(['gcc', ...args]);

@@ -7,7 +7,7 @@ import { buildCdiSpec } from '../../src/core/plan/cdi-spec.js';
 import { parseManifest } from '../../src/core/manifest/manifest-codec.js';
 import { scanHost } from '../../src/discover/scan.js';
 import type { Manifest } from '../../src/model/manifest.js';
-import { buildFixtureHost, copyFixtureHost } from '../../scripts/fixture-host.js';
+import { buildFixtureHost, copyFixtureHost, type FixtureHostName } from '../../scripts/fixture-host.js';
 import { CLI_BIN, cliBinary } from '../helpers/hook-env.js';
 import { IS_ROOT, rootTest } from '../helpers/root.js';
 import { validateCdiSpec } from '../helpers/schema.js';
@@ -19,7 +19,7 @@ test.before(async () => {
   if (IS_ROOT) await cliBinary();
 });
 
-function scan(name: 'h200' | 'rhel-2gpu' | 'no-driver'): Manifest {
+function scan(name: FixtureHostName): Manifest {
   return scanHost(createHostFs(buildFixtureHost(name)));
 }
 
@@ -118,8 +118,14 @@ rootTest('oci-gpu scan: a readable summary on a terminal, JSON otherwise, --outp
   t.is(written.code, 0, written.err);
   t.regex(written.err, /^driver 580\.159\.04 \(CUDA 13\.0\)/m);
   t.regex(written.err, /^GPU 0 {2}NVIDIA H200 {2}GPU-8b472ccd/m);
-  t.is(parseManifest(fs.readFileSync(out, 'utf8'), out).driver?.version, '580.159.04');
-  t.deepEqual(fs.readdirSync(path.dirname(out)), ['m.json'], 'no temp file left');
+  const m = parseManifest(fs.readFileSync(out, 'utf8'), out);
+  t.is(m.driver?.version, '580.159.04');
+  t.deepEqual(fs.readdirSync(path.dirname(out)).sort(), ['m.json', 'nvidia-params'], 'the manifest and the masked params beside it; no temp file left');
+  t.is(m.paramsMask, path.join(path.dirname(out), 'nvidia-params'));
+  t.is(fs.readFileSync(m.paramsMask!, 'utf8'), m.driver!.maskedParams);
+  t.regex(m.driver!.maskedParams, /^ModifyDeviceFiles: 0$/m);
+  t.is(fs.statSync(m.paramsMask!).mode & 0o777, 0o444, 'nobody writes it through the container\'s bind');
+  t.is(parseManifest(json.out, 'stdout').paramsMask, null, 'printed, not written: no file is named');
 });
 
 rootTest('oci-gpu scan on a host without a driver: empty manifest, one clear line, exit 0', (t) => {
@@ -184,4 +190,61 @@ rootTest('a reader that closes the pipe early (`oci-gpu scan | head`) gets no er
   const direct = spawnSync('/bin/bash', ['-c', `set -o pipefail; "${CLI_BIN}" cdi generate --root "${dir}" | (exec 0<&-; sleep 0.2)`], { encoding: 'utf8' });
   t.is(direct.status, 0, direct.stderr);
   t.is(direct.stderr, '');
+});
+
+// --- MIG devices (NVML through FFI in the shipped binary; plain data in-process) and IMEX channels ---
+
+const MIG_HOST_DEVICES = [
+  { uuid: 'MIG-0a1b2c3d-1111-5222-8333-444455556661', gpuInstance: 1, computeInstance: 0, name: 'NVIDIA A100-SXM4-80GB MIG 3g.40gb' },
+  { uuid: 'MIG-0a1b2c3d-1111-5222-8333-444455556662', gpuInstance: 2, computeInstance: 0, name: 'NVIDIA A100-SXM4-80GB MIG 1c.3g.40gb' },
+  { uuid: 'MIG-0a1b2c3d-1111-5222-8333-444455556663', gpuInstance: 2, computeInstance: 1, name: 'NVIDIA A100-SXM4-80GB MIG 2c.3g.40gb' },
+];
+const capNode = (minor: number) => `/dev/nvidia-caps/nvidia-cap${minor}`;
+/** What the a100-mig fixture's README says GPU 0's MIG devices are: index, UUID, GI, CI, profile, cap nodes. */
+const A100_MIG = [
+  [0, 'MIG-0a1b2c3d-1111-5222-8333-444455556661', 1, 0, '3g.40gb', [capNode(12), capNode(13)]],
+  [1, 'MIG-0a1b2c3d-1111-5222-8333-444455556662', 2, 0, '1c.3g.40gb', [capNode(21), capNode(22)]],
+  [2, 'MIG-0a1b2c3d-1111-5222-8333-444455556663', 2, 1, '2c.3g.40gb', [capNode(21), capNode(23)]],
+];
+const migView = (m: Manifest) => m.gpus.map((g) => g.mig?.map((d) => [d.index, d.uuid, d.gpuInstance, d.computeInstance, d.profile, (d.edits.deviceNodes ?? []).map((n) => n.path)]) ?? null);
+
+rootTest('a100-mig in-process (MIG data handed in as NVML would give it): GPU 0 split into three MIG devices with their caps, GPU 1 whole', (t) => {
+  const asked: string[][] = [];
+  const m = scanHost(createHostFs(buildFixtureHost('a100-mig')), new Date(), {
+    mig: (lib) => {
+      t.regex(lib ?? '', /\/usr\/lib\/x86_64-linux-gnu\/libnvidia-ml\.so\.550\.90\.07$/, 'the driver\'s own NVML');
+      return { list: (buses) => (asked.push(buses), new Map([['0000:07:00.0', MIG_HOST_DEVICES]])) };
+    },
+  });
+  t.deepEqual(asked, [['0000:07:00.0']], 'NVML is asked about the split GPU only');
+  t.deepEqual(migView(m), [A100_MIG, null]);
+  const gi2ci1 = m.gpus[0]!.mig![2]!.edits.deviceNodes![1]!;
+  t.like(gi2ci1, { major: 237, minor: 23, fileMode: 0o444, uid: 0, gid: 0 }, 'a cap node missing on the host: numbers and mode from its access file');
+  t.false('hostPath' in gi2ci1);
+  t.like(m.gpus[0]!.mig![0]!.edits.deviceNodes![0]!, { major: 237, minor: 12, hostPath: `${m.root}/dev/nvidia-caps/nvidia-cap12` });
+  t.deepEqual(m.warnings, []);
+  t.regex(m.driver!.maskedParams, /^ModifyDeviceFiles: 0$/m);
+});
+
+rootTest('a100-mig: MIG instances that cannot be enumerated leave GPU 0 offered neither whole nor in parts, with a warning', (t) => {
+  const m = scanHost(createHostFs(buildFixtureHost('a100-mig')), new Date(), { mig: () => ({ list: () => { throw new Error('NVML nvmlInit failed: Driver Not Loaded'); } }) });
+  t.deepEqual(migView(m), [[], null]);
+  t.deepEqual(m.warnings, ['GPU 0000:07:00.0 has MIG instances but they cannot be enumerated: NVML nvmlInit failed: Driver Not Loaded; its MIG devices are not offered']);
+});
+
+rootTest('a100-mig through the shipped binary: NVML is reached through FFI (the fixture\'s fake libnvidia-ml), MIG devices and dev links in the manifest', (t) => {
+  const r = cli(['scan', '--root', buildFixtureHost('a100-mig'), '--json']);
+  t.is(r.code, 0, r.err);
+  const m = JSON.parse(r.out) as Manifest;
+  t.deepEqual(migView(m), [A100_MIG, null]);
+  t.deepEqual(m.warnings, []);
+});
+
+rootTest('gb200-imex: IMEX channels 0 and 1 by number; h200 (the real host) has the major but no channel', (t) => {
+  const m = scan('gb200-imex');
+  t.deepEqual(m.imexChannels.map((n) => [n.path, n.major, n.minor]), [
+    ['/dev/nvidia-caps-imex-channels/channel0', 236, 0],
+    ['/dev/nvidia-caps-imex-channels/channel1', 236, 1],
+  ]);
+  t.deepEqual(scan('h200').imexChannels, []);
 });

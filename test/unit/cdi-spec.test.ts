@@ -1,9 +1,9 @@
 import test, { type ExecutionContext } from 'ava';
-import { buildCdiSpec, DEFAULT_CDI_KIND, minimumCdiVersion, type CdiSpec } from '../../src/core/plan/cdi-spec.js';
+import { buildCdiSpec, buildImexCdiSpec, DEFAULT_CDI_KIND, imexCdiPath, minimumCdiVersion, type CdiSpec } from '../../src/core/plan/cdi-spec.js';
 import { HOOK_ENV, postMountHook } from '../../src/core/plan/post-mount.js';
 import type { ContainerEdits } from '../../src/model/edits.js';
 import type { Manifest } from '../../src/model/manifest.js';
-import { buildManifest, deepFreeze, gpuUuid, mountedPaths, nodePaths, scanFixture, type ManifestOptions } from '../helpers/manifests.js';
+import { buildManifest, deepFreeze, gpuUuid, migCapMinor, migUuid, mountedPaths, nodePaths, scanFixture, type ManifestOptions } from '../helpers/manifests.js';
 import { validateCdiSpec } from '../helpers/schema.js';
 
 // container-device-interface pkg/parser: device names and the vendor/class of a kind.
@@ -212,4 +212,46 @@ test('rhel-2gpu: device "1" is /dev/nvidia3 with card2 and renderD129', (t) => {
 test('no-driver: the spec has no devices and stays valid', (t) => {
   const spec = build(t, scanFixture('no-driver'));
   t.deepEqual(spec.devices, []);
+});
+
+// --- MIG devices and IMEX channels ---
+
+test('a GPU split into MIG devices: one device per MIG device ("0:1" and its MIG UUID), none for the whole GPU; "all" has them all', (t) => {
+  const m = buildManifest({ gpus: [{ mig: [{ gi: 1, ci: 0 }, { gi: 2, ci: 0 }] }, {}] });
+  const spec = build(t, m);
+  t.deepEqual(spec.devices.map((d) => d.name), ['0:0', '0:1', '1', migUuid(0, 0), migUuid(0, 1), gpuUuid(1), 'all']);
+  const cap = (n: number) => `/dev/nvidia-caps/nvidia-cap${n}`;
+  t.deepEqual(nodePaths(spec.devices[1]!.containerEdits), ['/dev/nvidia0', cap(migCapMinor(0, 2)), cap(migCapMinor(0, 2, 0))]);
+  t.deepEqual(spec.devices[4]!.containerEdits, spec.devices[1]!.containerEdits, 'the UUID name gives the same edits');
+  t.deepEqual(nodePaths(spec.devices.at(-1)!.containerEdits).sort(), ['/dev/dri/card2', '/dev/dri/renderD129', '/dev/nvidia0', '/dev/nvidia1', cap(migCapMinor(0, 1)), cap(migCapMinor(0, 1, 0)), cap(migCapMinor(0, 2)), cap(migCapMinor(0, 2, 0))].sort());
+  t.is(spec.cdiVersion, '0.5.0');
+});
+
+test('IMEX channels: their own spec, kind nvidia.com/imex-channel (the GPU kind\'s vendor), one device per channel and "all"; none without channels', (t) => {
+  const m = buildManifest({ gpus: 1, imexChannels: 2 });
+  const spec = buildImexCdiSpec(m, 'example.com/gpu')!;
+  t.deepEqual(validateCdiSpec(spec), []);
+  t.deepEqual(semanticProblems(spec), []);
+  t.is(spec.kind, 'example.com/imex-channel');
+  t.deepEqual(spec.devices.map((d) => [d.name, nodePaths(d.containerEdits)]), [
+    ['0', ['/dev/nvidia-caps-imex-channels/channel0']],
+    ['1', ['/dev/nvidia-caps-imex-channels/channel1']],
+    ['all', ['/dev/nvidia-caps-imex-channels/channel0', '/dev/nvidia-caps-imex-channels/channel1']],
+  ]);
+  t.is(buildImexCdiSpec(buildManifest({ gpus: 1 })), null);
+  t.is(imexCdiPath('/var/run/cdi/oci-gpu.json'), '/var/run/cdi/oci-gpu-imex-channel.json');
+  t.false(JSON.stringify(build(t, m)).includes('imex'), 'the GPU spec does not carry them');
+});
+
+test('dev links of the scanned fixture: libcuda.so, libnvidia-opticalflow.so, libGLX_indirect.so.0, gbm/nvidia-drm_gbm.so, read-only binds of the real files', (t) => {
+  const m = scanFixture('h200');
+  const mounts = Object.values(m.capabilities).flatMap((e) => e.mounts ?? []);
+  const at = (p: string) => mounts.find((x) => x.containerPath === p);
+  const dir = '/usr/local/nvidia/lib64';
+  t.like(at(`${dir}/libcuda.so`), { hostPath: `${m.root}${dir}/libcuda.so.580.159.04`, options: ['ro', 'nosuid', 'nodev', 'bind'] });
+  t.like(at(`${dir}/libnvidia-opticalflow.so`), { hostPath: `${m.root}${dir}/libnvidia-opticalflow.so.580.159.04` });
+  t.like(at(`${dir}/libGLX_indirect.so.0`), { hostPath: `${m.root}${dir}/libGLX_nvidia.so.580.159.04` });
+  t.like(at(`${dir}/gbm/nvidia-drm_gbm.so`), { hostPath: `${m.root}${dir}/libnvidia-allocator.so.580.159.04` });
+  t.truthy(m.capabilities.compute?.mounts?.some((x) => x.containerPath === `${dir}/libcuda.so`), 'libcuda.so comes with compute');
+  t.falsy(m.capabilities.compute?.mounts?.some((x) => x.containerPath.endsWith('/libnvidia-ml.so')), 'no dev link NVIDIA does not make either');
 });

@@ -3,7 +3,7 @@ import { describeGpus, planEdits, selectDevices, type Plan } from '../../src/cor
 import { parseRequest, type GpuRequest } from '../../src/core/request/request.js';
 import { RequestError } from '../../src/errors.js';
 import { CAPABILITIES, type Capability, type Manifest } from '../../src/model/manifest.js';
-import { buildManifest, deepFreeze, gpuPciBusId, gpuUuid, mountedPaths, nodePaths, scanFixture } from '../helpers/manifests.js';
+import { buildManifest, deepFreeze, gpuPciBusId, gpuUuid, migCapMinor, migUuid, mountedPaths, nodePaths, scanFixture } from '../helpers/manifests.js';
 
 // Four GPUs whose minors differ from their indexes, so index/minor mix-ups show.
 const FOUR = deepFreeze(buildManifest({ gpus: [{ minor: 0 }, { minor: 3 }, { minor: 5 }, { minor: 7, dri: false }] }));
@@ -374,4 +374,73 @@ test('h200: a CDI annotation and the oci-gpu/devices annotation select like the 
 test('no-driver: every request is refused with the reason', (t) => {
   const m = scanFixture('no-driver');
   t.throws(() => planFor(m, ['NVIDIA_VISIBLE_DEVICES=all']), { instanceOf: RequestError, message: /no NVIDIA driver was loaded/ });
+});
+
+// --- MIG devices (a GPU split into them is never handed out whole) and IMEX channels ---
+
+// GPU 0 split (GPU instance 1 with compute instance 0; GPU instance 2 with 0 and 1), GPU 1 whole,
+// minors 0 and 3; IMEX channels 0 and 1.
+const MIGGED = deepFreeze(
+  buildManifest({ gpus: [{ minor: 0, model: 'NVIDIA A100-SXM4-80GB', mig: [{ gi: 1, ci: 0, profile: '3g.40gb' }, { gi: 2, ci: 0 }, { gi: 2, ci: 1 }] }, { minor: 3, model: 'NVIDIA A100-SXM4-80GB' }], imexChannels: 2 }),
+);
+const cap = (n: number) => `/dev/nvidia-caps/nvidia-cap${n}`;
+const devNodes = (p: Plan) => nodePaths(p.edits).filter((n) => /^\/dev\/nvidia(\d+|-caps\/.*|-caps-imex-channels\/.*)$/.test(n));
+
+test('MIG device by <gpu>:<mig>: the parent GPU node and the caps of its GPU and compute instance, nothing of the other instances', (t) => {
+  const p = planEdits(MIGGED, request(['0:2']));
+  t.deepEqual(devNodes(p), ['/dev/nvidia0', cap(migCapMinor(0, 2)), cap(migCapMinor(0, 2, 1))]);
+  t.deepEqual(p.devices.map((d) => [d.gpu.index, d.mig?.index ?? null]), [[0, 2]]);
+  t.deepEqual(p.gpus, [MIGGED.gpus[0]]);
+  t.false(nodePaths(p.edits).includes(cap(1)) || nodePaths(p.edits).includes(cap(2)), 'never the config or monitor caps');
+});
+
+test('MIG device by its UUID (any case), and a whole GPU beside it, in request order', (t) => {
+  const p = planEdits(MIGGED, request([migUuid(0, 0).toLowerCase(), '1']));
+  t.deepEqual(devNodes(p), ['/dev/nvidia0', cap(migCapMinor(0, 1)), cap(migCapMinor(0, 1, 0)), '/dev/nvidia3']);
+});
+
+test('"all" on a host with a split GPU: every MIG device and every whole GPU, no whole split GPU twice', (t) => {
+  const p = planEdits(MIGGED, request('all'));
+  t.deepEqual(p.devices.map((d) => (d.mig ? `${d.gpu.index}:${d.mig.index}` : String(d.gpu.index))), ['0:0', '0:1', '0:2', '1']);
+  t.deepEqual([...devNodes(p)].sort(), ['/dev/nvidia0', '/dev/nvidia3', ...[[1], [1, 0], [2], [2, 0], [2, 1]].map(([g, c]) => cap(migCapMinor(0, g!, c)))].sort());
+});
+
+const migRefused = test.macro({
+  exec(t, devices: string[], message: string | RegExp) {
+    const error = refused(MIGGED, request(devices));
+    if (typeof message === 'string') t.is(error.message, message);
+    else t.regex(error.message, message);
+  },
+  title: (_, devices: string[]) => `refused in one line naming what exists: ${devices.join(',')}`,
+});
+const migList = `MIG devices 0:0 (${migUuid(0, 0)}, 3g.40gb), 0:1 (${migUuid(0, 1)}, 1g.18gb), 0:2 (${migUuid(0, 2)}, 1g.18gb)`;
+test(migRefused, ['0'], `NVIDIA_VISIBLE_DEVICES asks for GPU 0 ("0") whole, but it is split into MIG devices: ask for one of them; GPU 0 has ${migList}`);
+test(migRefused, [gpuUuid(0)], `NVIDIA_VISIBLE_DEVICES asks for GPU 0 ("${gpuUuid(0)}") whole, but it is split into MIG devices: ask for one of them; GPU 0 has ${migList}`);
+test(migRefused, ['0:7'], `NVIDIA_VISIBLE_DEVICES asks for MIG device "0:7", which does not exist; GPU 0 has ${migList}`);
+test(migRefused, ['1:0'], 'NVIDIA_VISIBLE_DEVICES asks for MIG device "1:0" but GPU 1 is not in MIG mode: ask for it as 1');
+test(migRefused, ['5:0'], /^NVIDIA_VISIBLE_DEVICES asks for MIG device "5:0" of GPU 5, which does not exist; this host has 2 GPUs: 0 \(.*, MIG: MIG devices 0:0 /);
+test(migRefused, ['0:x'], 'NVIDIA_VISIBLE_DEVICES: "0:x" is not a MIG device: use <GPU index>:<MIG index>, like 0:1');
+test(migRefused, ['0:1:2'], 'NVIDIA_VISIBLE_DEVICES: "0:1:2" is not a MIG device: use <GPU index>:<MIG index>, like 0:1');
+test(migRefused, ['MIG-deadbeef'], `NVIDIA_VISIBLE_DEVICES asks for MIG device "MIG-deadbeef", which does not exist; this host has GPU 0: ${migList}`);
+test(migRefused, ['0:1', migUuid(0, 1)], `NVIDIA_VISIBLE_DEVICES asks for MIG device 0:1 twice ("${migUuid(0, 1)}")`);
+
+test('a MIG id on a host with no split GPU says there are no MIG devices; a bus id with a colon is still a bus id', (t) => {
+  t.is(refused(FOUR, request(['MIG-0a1b'])).message, 'NVIDIA_VISIBLE_DEVICES asks for MIG device "MIG-0a1b", which does not exist; this host has no MIG devices');
+  t.is(planEdits(FOUR, request([gpuPciBusId(1)])).gpus[0], FOUR.gpus[1]);
+});
+
+test('a split GPU whose MIG devices could not be enumerated is offered neither whole nor in parts', (t) => {
+  const none = deepFreeze(buildManifest({ gpus: [{ mig: [] }] }));
+  t.is(refused(none, request(['0'])).message, 'NVIDIA_VISIBLE_DEVICES asks for GPU 0 ("0") whole, but it is split into MIG devices: ask for one of them; GPU 0 has no MIG devices ready (see `oci-gpu status`)');
+  t.is(refused(none, request('all')).message, 'NVIDIA_VISIBLE_DEVICES asks for all GPUs but the manifest lists none (see `oci-gpu status`)');
+});
+
+test('IMEX channels: the ones asked for, in order, or all; an unknown one is refused naming those that exist', (t) => {
+  const imex = (channels: GpuRequest['imexChannels']) => ({ ...request(['1']), imexChannels: channels });
+  const ch = (n: number) => `/dev/nvidia-caps-imex-channels/channel${n}`;
+  t.deepEqual(devNodes(planEdits(MIGGED, imex([1]))), ['/dev/nvidia3', ch(1)]);
+  t.deepEqual(devNodes(planEdits(MIGGED, imex('all'))), ['/dev/nvidia3', ch(0), ch(1)]);
+  t.deepEqual(devNodes(planEdits(MIGGED, imex([]))), ['/dev/nvidia3']);
+  t.is(refused(MIGGED, imex([0, 5])).message, 'NVIDIA_IMEX_CHANNELS asks for IMEX channel 5, which does not exist; this host has 2 IMEX channels: 0, 1');
+  t.is(refused(FOUR, imex([0])).message, 'NVIDIA_IMEX_CHANNELS asks for IMEX channel 0, which does not exist; this host has no IMEX channels');
 });

@@ -284,3 +284,22 @@ test("other vendors' CDI annotations are not judged, however long or odd", (t) =
 test('a capability list of only separators means the default', (t) => {
   t.deepEqual(parseRequest({}, ['NVIDIA_VISIBLE_DEVICES=0', 'NVIDIA_DRIVER_CAPABILITIES=,'], KIND)?.capabilities, DEFAULT_CAPABILITIES);
 });
+
+// --- MIG devices and IMEX channels (NVIDIA's forms) ---
+
+const MIG = 'MIG-0a1b2c3d-1111-5222-8333-444455556662';
+test(parses, {}, [`NVIDIA_VISIBLE_DEVICES=${MIG}`], { devices: [MIG] });
+test(parses, {}, ['NVIDIA_VISIBLE_DEVICES=0:1,1'], { devices: ['0:1', '1'] });
+test(parses, { [DEVICES_ANNOTATION]: '0:0, 0:2' }, [], { devices: ['0:0', '0:2'] });
+test(parses, { 'cdi.k8s.io/oci-gpu': `${KIND}=0:1,${KIND}=${MIG}` }, [], { devices: ['0:1', MIG] });
+test(parses, {}, ['NVIDIA_VISIBLE_DEVICES=0', 'NVIDIA_IMEX_CHANNELS=0,1'], { imexChannels: [0, 1], imexSource: 'NVIDIA_IMEX_CHANNELS' });
+test(parses, {}, ['NVIDIA_VISIBLE_DEVICES=0', 'NVIDIA_IMEX_CHANNELS=all'], { imexChannels: 'all' });
+test(parses, {}, ['NVIDIA_VISIBLE_DEVICES=0', 'NVIDIA_IMEX_CHANNELS=none'], { imexChannels: [] });
+test(parses, {}, ['NVIDIA_VISIBLE_DEVICES=0'], { imexChannels: [] });
+test(parses, { 'oci-gpu/imex-channels': '3' }, ['NVIDIA_VISIBLE_DEVICES=0', 'NVIDIA_IMEX_CHANNELS=1'], { imexChannels: [3], imexSource: 'annotation "oci-gpu/imex-channels"' });
+test(parses, { 'cdi.k8s.io/oci-gpu': `${KIND}=0`, 'cdi.k8s.io/imex': 'nvidia.com/imex-channel=1' }, [], { devices: ['0'], imexChannels: [1], imexSource: 'annotation "cdi.k8s.io/imex"' });
+// IMEX channels alone ask for no GPU container.
+test(parses, {}, ['NVIDIA_IMEX_CHANNELS=0'], null);
+test(rejects, {}, ['NVIDIA_VISIBLE_DEVICES=0', 'NVIDIA_IMEX_CHANNELS=0,x'], 'NVIDIA_IMEX_CHANNELS: "x" is not an IMEX channel number (use "all", "none" or numbers like 0,1)');
+test(rejects, {}, ['NVIDIA_VISIBLE_DEVICES=0', 'NVIDIA_IMEX_CHANNELS=1,1'], 'NVIDIA_IMEX_CHANNELS lists IMEX channel "1" twice');
+test(rejects, { 'oci-gpu/imex-channels': '-1' }, ['NVIDIA_VISIBLE_DEVICES=0'], /^annotation "oci-gpu\/imex-channels": "-1" is not an IMEX channel number/);

@@ -91,7 +91,7 @@ function parseChannels(raw: string, source: string): 'all' | number[] {
   const value = checkValue(raw, source);
   if (value === 'all') return 'all';
   if (value === '' || value === 'none' || value === 'void') return [];
-  const items = checkSelectors(value.split(',').map((s) => s.trim()), source, value);
+  const items = checkSelectors(value.split(',').map((s) => s.trim()), source, value, 'IMEX channel');
   return items.map((item) => {
     if (!/^\d{1,7}$/.test(item)) throw new RequestError(`${source}: "${shorten(item)}" is not an IMEX channel number (use "all", "none" or numbers like 0,1)`);
     return Number(item);
@@ -109,7 +109,7 @@ function parseDeviceList(raw: string, source: string, emptyIsNothing: boolean): 
 }
 
 /** Returns the selectors; throws RequestError for too many, an empty one, all/none/void among others, or a repeat. */
-function checkSelectors(items: string[], source: string, value: string): string[] {
+function checkSelectors(items: string[], source: string, value: string, what = 'GPU'): string[] {
   if (items.length > MAX_SELECTORS) throw new RequestError(`${source} lists ${items.length} devices; at most ${MAX_SELECTORS} are accepted`);
   for (const item of items) {
     if (item === '') throw new RequestError(`${source} has an empty entry in "${shorten(value)}"`);
@@ -119,7 +119,7 @@ function checkSelectors(items: string[], source: string, value: string): string[
   }
   const seen = new Set<string>();
   for (const item of items) {
-    if (seen.has(item)) throw new RequestError(`${source} lists GPU "${shorten(item)}" twice`);
+    if (seen.has(item)) throw new RequestError(`${source} lists ${what} "${shorten(item)}" twice`);
     seen.add(item);
   }
   return items;
