@@ -6,10 +6,11 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { HOOK_ENV, postMountHook } from '../../src/core/plan/post-mount.js';
+import { HOOK_ENV, postMountHook, type PostMountOptions } from '../../src/core/plan/post-mount.js';
+import { IS_ROOT } from '../helpers/root.js';
 import type { Hook } from '../../src/model/edits.js';
 
 const DIRS = ['/usr/lib64', '/usr/local/nvidia/lib64'];
@@ -157,4 +158,88 @@ test('the step runs with only the minimal PATH, as createRuntime, with a timeout
   t.true((hook.timeout ?? 0) > 0);
   t.is(postMountHook({ ldconfig: '/sbin/ldconfig', nsenter: '/usr/bin/nsenter', sh: '/bin/sh', awk: '/usr/bin/awk', mount: '/usr/bin/mount' }, []), null);
   t.is(postMountHook({ ldconfig: '/sbin/ldconfig', nsenter: '/usr/bin/nsenter', sh: '/bin/sh', awk: '', mount: '/usr/bin/mount' }, DIRS), null, 'no awk: no step');
+});
+
+// --- params masking and CUDA forward compatibility (the step's other two jobs) ---
+
+function runWith(options: PostMountOptions, state: string, ldconfig = '/sbin/ldconfig') {
+  const hook = postMountHook({ ldconfig, nsenter: '/bin/echo', sh: '/bin/sh', awk: '/usr/bin/mawk', mount: '/usr/bin/mount' }, DIRS, options)!;
+  const r = spawnSync(hook.path, hook.args!.slice(1), { input: state, argv0: hook.args![0], env: { PATH: '/usr/bin:/bin' } });
+  return { code: r.status, out: String(r.stdout).trim(), err: String(r.stderr).trim() };
+}
+
+test('masking on: nsenter runs the host sh, which binds the masked file over the container\'s params (read-only) when its procfs has it, then ldconfig', (t) => {
+  const b = bundle('{"root":{"path":"/r"}}');
+  const r = runWith({ paramsMask: '/run/oci-gpu/nvidia-params', compatDriverVersion: null }, state(8, b));
+  t.is(r.code, 0, r.err);
+  t.true(r.out.startsWith('--target 8 --mount -- /bin/sh -c '), r.out);
+  t.regex(r.out, /"\$m" --bind -o ro,nosuid,nodev,noexec "\$k" "\$t"/);
+  t.regex(r.out, /t=\$1\/proc\/driver\/nvidia\/params/);
+  t.true(r.out.endsWith(` sh /r /usr/bin/mount /run/oci-gpu/nvidia-params /sbin/ldconfig ${DIRS.join(' ')}`), r.out);
+});
+
+test('masking off (or no params file, or no mount): nsenter runs ldconfig directly', (t) => {
+  const b = bundle('{"root":{"path":"/r"}}');
+  for (const options of [{ paramsMask: null, compatDriverVersion: null }]) {
+    const r = runWith(options, state(8, b));
+    t.is(r.out, `--target 8 --mount -- /sbin/ldconfig -r /r ${DIRS.join(' ')}`);
+  }
+  const noMount = postMountHook({ ldconfig: '/sbin/ldconfig', nsenter: '/bin/echo', sh: '/bin/sh', awk: '/usr/bin/awk', mount: '' }, DIRS, { paramsMask: '/x', compatDriverVersion: null })!;
+  t.is(noMount.args![10], '', 'a host without mount: no masking, still an ld cache');
+});
+
+test('the masking runs inside the namespace for real: the bind goes on only when the target exists there', (t) => {
+  // Run the inner script with /bin/echo as mount: target missing → ldconfig straight away; present → mount first.
+  const hook = postMountHook({ ldconfig: '/bin/echo', nsenter: '/usr/bin/env', sh: '/bin/sh', awk: '/usr/bin/mawk', mount: '/bin/echo' }, ['/lib'], { paramsMask: '/mask', compatDriverVersion: null })!;
+  const root = path.join(work, 'ns-root');
+  mkdirSync(path.join(root, 'proc/driver/nvidia'), { recursive: true });
+  const b = bundle(JSON.stringify({ root: { path: root } }));
+  // env stands in for nsenter: it runs the rest of the line (`--target N --mount --` are dropped by a wrapper).
+  const wrapper = path.join(work, 'fake-nsenter');
+  writeFileSync(wrapper, '#!/bin/sh\nshift 4\nexec "$@"\n', { mode: 0o755 });
+  const run = () => spawnSync(hook.path, hook.args!.slice(1).map((a) => (a === '/usr/bin/env' ? wrapper : a)), { input: state(9, b), argv0: 'sh', env: { PATH: '/usr/bin:/bin' } });
+  let r = run();
+  t.is(String(r.stdout), `-r ${root} /lib\n`, 'no params file in the container: no mount');
+  writeFileSync(path.join(root, 'proc/driver/nvidia/params'), 'ModifyDeviceFiles: 1\n');
+  r = run();
+  t.is(String(r.stdout), `--bind -o ro,nosuid,nodev,noexec /mask ${root}/proc/driver/nvidia/params\n-r ${root} /lib\n`);
+});
+
+/** A rootfs whose /usr/local/cuda (an absolute symlink through /etc/alternatives, as nvidia/cuda images have it) holds compat/libcuda.so.<version>. */
+function compatRootfs(version: string | null): string {
+  const root = path.join(work, `compat-${version ?? 'none'}-${++seq}`);
+  mkdirSync(path.join(root, 'usr/local/cuda-12.8/compat'), { recursive: true });
+  mkdirSync(path.join(root, 'etc/alternatives'), { recursive: true });
+  symlinkSync('/etc/alternatives/cuda', path.join(root, 'usr/local/cuda'));
+  symlinkSync('/usr/local/cuda-12.8', path.join(root, 'etc/alternatives/cuda'));
+  if (version) {
+    const src = path.join(work, 'empty.c');
+    writeFileSync(src, 'int cuda_compat_stub(void) { return 0; }\n');
+    const r = spawnSync('gcc', ['-shared', '-fPIC', '-Wl,-soname,libcuda.so.1', '-o', path.join(root, `usr/local/cuda-12.8/compat/libcuda.so.${version}`), src]);
+    if (r.status !== 0) throw new Error(String(r.stderr));
+  }
+  return root;
+}
+
+const compat = test.macro({
+  exec(t, imageVersion: string | null, first: boolean) {
+    const root = compatRootfs(imageVersion);
+    const r = runWith({ paramsMask: null, compatDriverVersion: '550.90.07' }, state(11, bundle(JSON.stringify({ root: { path: root } }))));
+    t.is(r.code, 0, r.err);
+    t.is(r.out, `--target 11 --mount -- /sbin/ldconfig -r ${root}${first ? ' /usr/local/cuda/compat' : ''} ${DIRS.join(' ')}`);
+    t.false(existsSync(path.join(root, 'usr/local/cuda-12.8/compat/libcuda.so.1')), 'the probe wrote nothing into the image');
+  },
+  title: (_, v: string | null, first: boolean) => `${rootTitle}CUDA compat on driver 550: an image with ${v ? `compat libcuda ${v}` : 'no compat libcuda'} → ${first ? 'its compat folder first in the ld cache' : 'left out'}`,
+});
+const rootTitle = IS_ROOT ? '' : '[skipped: needs root (ldconfig -r chroots)] ';
+const rootTest_ = IS_ROOT ? test : test.skip;
+rootTest_(compat, '570.124.06', true);
+rootTest_(compat, '550.54.15', false);
+rootTest_(compat, '535.183.01', false);
+rootTest_(compat, null, false);
+
+test('CUDA compat off: no probe, the step names only the driver\'s folders', (t) => {
+  const hook = postMountHook({ ldconfig: '/sbin/ldconfig', nsenter: '/bin/echo', sh: '/bin/sh', awk: '/usr/bin/awk', mount: '/usr/bin/mount' }, DIRS, { paramsMask: null, compatDriverVersion: null })!;
+  t.is(hook.args![11], '');
+  t.is(postMountHook({ ldconfig: '/sbin/ldconfig', nsenter: '/bin/echo', sh: '/bin/sh', awk: '/usr/bin/awk', mount: '/usr/bin/mount' }, DIRS, { paramsMask: null, compatDriverVersion: '580.159.04' })!.args![11], '580');
 });
