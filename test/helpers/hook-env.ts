@@ -392,15 +392,17 @@ export async function makeBundle(runtime: Runtime, o: BundleOptions): Promise<Bu
 // ----------------------------------------------------------------------------------- the probe
 
 /**
- * What a GPU container runs: each /dev/nvidia* char node with major:minor (hex, as stat prints them)
+ * What a GPU container runs: each /dev/nvidia* char node (and those of /dev/nvidia-caps and
+ * /dev/nvidia-caps-imex-channels: MIG capabilities, IMEX channels) with major:minor (hex, as stat prints them)
  * and what opening it read-write gave (ENXIO = the cgroup allows it, no driver behind it; EPERM =
  * denied), the container's ld cache, then the fixture's fake nvidia-smi (found through PATH, loads
  * libnvidia-ml.so.1 through the ld cache).
  */
 export const PROBE = [
-  'for f in /dev/nvidia*; do',
+  'for f in /dev/nvidia* /dev/nvidia-caps/* /dev/nvidia-caps-imex-channels/*; do',
   '  [ -c "$f" ] || continue',
-  '  if e=$( { : <>"$f"; } 2>&1 ); then e=ok; fi',
+  // MIG capability nodes are read-only (0444) and are opened read-only, as the driver's users do.
+  '  case $f in /dev/nvidia-caps/*) e=$( { : <"$f"; } 2>&1 ) ;; *) e=$( { : <>"$f"; } 2>&1 ) ;; esac && e=ok',
   `  echo "node $f $(stat -c '%t:%T' "$f") \${e##*: }"`,
   'done',
   'echo "--- ldconfig"; ldconfig -p',
