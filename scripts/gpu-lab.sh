@@ -24,7 +24,7 @@ h() { printf '\n## %s\n' "$*"; }
 us() { echo $(( ($(date +%s%N) - $1) / 1000 )); }   # microseconds since $1 (ns)
 # jedit FILE PYTHON — edits a JSON file in place; the code sees it as `c` (python3: the host has no node).
 jedit() { python3 -c 'import json,sys
-f=sys.argv[1]; c=json.load(open(f)); exec(sys.argv[2]); json.dump(c, open(f, "w"), indent=1)' "$@"; }
+f=sys.argv[1]; c=json.load(open(f)); exec(sys.argv[2]); json.dump(c, open(f, "w"), indent=1)' "$@"; }   # extra arguments: sys.argv[3:]
 
 h setup
 xz -dc "$C/oci-gpu.xz" > "$W/bin/oci-gpu" && chmod 755 "$W/bin/oci-gpu"
@@ -100,15 +100,17 @@ for rt in "$CRUN" "$RUNC"; do
 done
 
 # The CDI spec's edits for device 0 put into config.json as an engine (containerd, CRI-O, Podman) does.
-cdi_apply() { # config file, device name
-  python3 - "$W/cdi.json" "$1" "$2" <<'PY'
-import json, sys
+cdi_apply() { # config file, device name (spec: $CDI_SPEC, default ours)
+  python3 - "${CDI_SPEC:-$W/cdi.json}" "$1" "$2" <<'PY'
+import json, os, sys
 spec, f, dev = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
 c = json.load(open(f))
 c.get('annotations', {}).pop('oci-gpu/devices', None)
 for e in [spec['containerEdits']] + [d['containerEdits'] for d in spec['devices'] if d['name'] == dev]:
     c['process']['env'] += e.get('env', [])
     for n in e.get('deviceNodes', []):
+        if 'major' not in n or 'minor' not in n:  # CDI lets a spec leave them out: the host node says
+            st = os.stat(n.get('hostPath', n['path'])); n = {**n, 'major': os.major(st.st_rdev), 'minor': os.minor(st.st_rdev)}
         c['linux'].setdefault('devices', []).append({k: n[k] for k in ('path', 'type', 'major', 'minor', 'fileMode', 'uid', 'gid') if k in n})
         c['linux']['resources'].setdefault('devices', []).append({'allow': True, 'type': n.get('type', 'c'), 'major': n['major'], 'minor': n['minor'], 'access': 'rwm'})
     for m in e.get('mounts', []):
@@ -121,6 +123,40 @@ PY
 h "the CDI spec's edits (device 0, post-mount step = sh + awk), crun and runc"
 cp "$W/check/config.base.json" "$W/check/config.json"; cdi_apply "$W/check/config.json" 0; cp "$W/check/config.json" "$W/check/config.cdi.json"
 both cdi
+
+h "what the container sees beyond the GPU: params masked, libcuda.so linkable, CUDA compat (crun and runc)"
+# The host's own ld (ld.bfd) and its libraries, copied into the image: `ld -lcuda` must find libcuda.so.
+LDB=$(readlink -f "$(command -v ld.bfd || command -v ld)")
+mkdir -p "$W/check/rootfs/opt/ld/lib" && cp "$LDB" "$W/check/rootfs/opt/ld/ld"
+for l in $(ldd "$LDB" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\/.*ld-linux/ { print $1 }'); do cp -L "$l" "$W/check/rootfs/opt/ld/lib/"; done
+LIBDIR=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["libraryDirs"][0])' "$M")
+LINK="/opt/ld/lib/ld-linux-x86-64.so.2 --library-path /opt/ld/lib /opt/ld/ld -shared -o /tmp/t.so -L$LIBDIR -lcuda"
+VIEW="grep ModifyDeviceFiles /proc/driver/nvidia/params; echo x > /proc/driver/nvidia/params 2>/dev/null || echo params-read-only; nvidia-smi -L; $LINK && echo LINK-LCUDA-OK; ldconfig -p | grep 'libcuda.so.1 ' | head -n 1; /vadd"
+echo "host: $(grep ModifyDeviceFiles /proc/driver/nvidia/params)"
+setargs() { jedit "$W/check/config.json" "c['process']['args']=['sh','-c',sys.argv[3]]" "$1"; }
+for rt in "$CRUN" "$RUNC"; do
+  echo "-- $(basename "$rt"), precreate edit"
+  cp "$W/check/config.pre.json" "$W/check/config.json"; setargs "$VIEW"
+  runit "$rt" "$W/check" view-$RANDOM
+done
+echo "-- control: the same container with the libcuda.so bind removed (must not link)"
+cp "$W/check/config.pre.json" "$W/check/config.json"; setargs "$LINK 2>&1 | tail -n 1"
+jedit "$W/check/config.json" "c['mounts']=[m for m in c['mounts'] if not m['destination'].endswith('/libcuda.so')]"
+runit "$CRUN" "$W/check" nolink-$RANDOM
+echo "-- CUDA compat: an image whose /usr/local/cuda/compat holds an older libcuda (535): the host's stays first, CUDA runs"
+mkdir -p "$W/check/rootfs/usr/local/cuda-12.2/compat" "$W/check/rootfs/etc/alternatives"
+ln -sfn /etc/alternatives/cuda "$W/check/rootfs/usr/local/cuda"; ln -sfn /usr/local/cuda-12.2 "$W/check/rootfs/etc/alternatives/cuda"
+echo 'int compat_stub(void) { return 0; }' > "$W/stub.c"
+gcc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$W/check/rootfs/usr/local/cuda-12.2/compat/libcuda.so.535.183.01" "$W/stub.c"
+for rt in "$CRUN" "$RUNC"; do
+  echo "-- $(basename "$rt")"; cp "$W/check/config.pre.json" "$W/check/config.json"; setargs "ldconfig -p | grep 'libcuda.so.1 '; /vadd"
+  runit "$rt" "$W/check" compat-old-$RANDOM
+done
+echo "-- and a newer one (a stand-in named 999.1.1): the compat folder comes first in the ld cache (no CUDA run: not a real libcuda)"
+mv "$W/check/rootfs/usr/local/cuda-12.2/compat/libcuda.so.535.183.01" "$W/check/rootfs/usr/local/cuda-12.2/compat/libcuda.so.999.1.1"
+cp "$W/check/config.pre.json" "$W/check/config.json"; setargs "ldconfig -p | grep 'libcuda.so.1 '"
+runit "$CRUN" "$W/check" compat-new-$RANDOM
+rm -rf "$W/check/rootfs/usr/local/cuda-12.2" "$W/check/rootfs/usr/local/cuda" "$W/check/rootfs/etc/alternatives/cuda"
 
 h "legacy createRuntime hook on cgroup v2 (must refuse with one line)"
 cp "$W/check/config.base.json" "$W/check/config.json"
@@ -141,8 +177,22 @@ v_edits() { cp "$B/config.edits.json" "$B/config.json"; t=$(date +%s%N); go "$1"
 v_cdi() { cp "$B/config.cdi.json" "$B/config.json"; t=$(date +%s%N); go "$1"; row "$1" cdi-spec-edits $t; }
 v_hook() { t=$(date +%s%N); $CLEAN "$HOOK" precreate --manifest "$M" < "$B/config.annotated.json" > "$B/config.json" && go "$1"; row "$1" precreate-hook+run $t; }
 v_wrap() { cp "$B/config.annotated.json" "$B/config.json"; t=$(date +%s%N); (cd "$B" && $CLEAN "$RUNTIME" --runtime "$1" --manifest "$M" run t$i < /dev/null && $1 delete -f t$i 2>/dev/null); row "$1" oci-gpu-runtime $t; }
+STEPS="nogpu edits cdi hook wrap"
+# NVIDIA's toolkit, when this host has it: its CDI spec (nvidia-ctk) and its legacy hook, in the same loop.
+if command -v nvidia-ctk >/dev/null && nvidia-ctk cdi generate --format json --output "$W/nvidia-cdi.json" >/dev/null 2>&1; then
+  cp "$B/config.base.json" "$B/config.nvcdi.json"; CDI_SPEC=$W/nvidia-cdi.json cdi_apply "$B/config.nvcdi.json" 0; STEPS="$STEPS nvcdi"
+fi
+NVHOOK=$(command -v nvidia-container-runtime-hook || true)
+if [ -n "$NVHOOK" ]; then
+  cp "$B/config.base.json" "$B/config.nvlegacy.json"
+  jedit "$B/config.nvlegacy.json" "c['process']['env'].append('NVIDIA_VISIBLE_DEVICES=0');c['hooks']={'prestart':[{'path':'$NVHOOK','args':['nvidia-container-runtime-hook','prestart'],'env':['PATH=/usr/sbin:/usr/bin:/sbin:/bin']}]}"
+  STEPS="$STEPS nvlegacy"
+fi
+v_nvcdi() { cp "$B/config.nvcdi.json" "$B/config.json"; t=$(date +%s%N); go "$1"; row "$1" nvidia-cdi $t; }
+v_nvlegacy() { cp "$B/config.nvlegacy.json" "$B/config.json"; t=$(date +%s%N); go "$1"; row "$1" nvidia-legacy-hook $t; }
+echo "variants: $STEPS"
 for i in $(seq 1 "$ROUNDS"); do
-  for step in $(shuf -e nogpu:"$CRUN" edits:"$CRUN" cdi:"$CRUN" hook:"$CRUN" wrap:"$CRUN" nogpu:"$RUNC" edits:"$RUNC" cdi:"$RUNC" hook:"$RUNC" wrap:"$RUNC"); do
+  for step in $(for s in $STEPS; do echo "$s:$CRUN"; echo "$s:$RUNC"; done | shuf); do
     "v_${step%%:*}" "${step#*:}"
   done
 done

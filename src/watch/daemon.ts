@@ -5,7 +5,7 @@ import { createFolderWatcher, type FolderWatcher } from '../adapters/file-watche
 import { createHostFs } from '../adapters/host-fs.js';
 import { findUdevadm, startUdevMonitor, type UdevMonitor } from '../adapters/udev.js';
 import { writeManifest } from '../adapters/manifest-file.js';
-import { withParamsMask } from '../core/manifest/driver-params.js';
+import { paramsMaskPath, withParamsMask } from '../core/manifest/driver-params.js';
 import { buildCdiSpec, buildImexCdiSpec, imexCdiPath } from '../core/plan/cdi-spec.js';
 import { parseManifest, sameManifestContent, serializeManifest } from '../core/manifest/manifest-codec.js';
 import { scanHost } from '../discover/scan.js';
@@ -284,7 +284,7 @@ export class WatchDaemon {
 
   // Temp files of our targets left by a daemon killed mid-write (`kill -9`, OOM): their pid is gone.
   private removeStaleTemps(): void {
-    const targets = [this.config.manifest, statusPathFor(this.config.manifest), this.config.cdi.path];
+    const targets = [this.config.manifest, paramsMaskPath(this.config.manifest), statusPathFor(this.config.manifest), this.config.cdi.path, imexCdiPath(this.config.cdi.path)];
     for (const dir of new Set(targets.map((t) => path.dirname(t)))) {
       let names: string[];
       try {

@@ -10,7 +10,8 @@ import path from 'node:path';
 import { createHostFs } from '../../src/adapters/host-fs.js';
 import { buildCdiSpec } from '../../src/core/plan/cdi-spec.js';
 import { checkContainerCgroup } from '../../src/core/diagnose/diagnose-container.js';
-import { serializeManifest } from '../../src/core/manifest/manifest-codec.js';
+import { writeManifest } from '../../src/adapters/manifest-file.js';
+import { withParamsMask } from '../../src/core/manifest/driver-params.js';
 import { main } from '../../src/cli/main.js';
 import { bundleConfigOf, probeContainer, resolveContainer } from '../../src/doctor/container-probe.js';
 import { scanHost } from '../../src/discover/scan.js';
@@ -75,8 +76,9 @@ function makeHost(t: ExecutionContext, name: FixtureHostName, o: { cgroup?: 'v2'
     mkdirSync(path.join(root, 'sys/fs/cgroup/devices'), { recursive: true });
     mkdirSync(path.join(root, 'sys/fs/cgroup/unified'), { recursive: true });
   }
-  const manifest = scanHost(createHostFs(root));
-  writeFileSync(h.manifest, serializeManifest(manifest));
+  // As the watcher writes it: the masked params beside it.
+  const manifest = withParamsMask(scanHost(createHostFs(root)), h.manifest);
+  writeManifest(h.manifest, manifest);
   const cdi = path.join(h.runCdi, 'oci-gpu.json');
   writeFileSync(cdi, JSON.stringify(buildCdiSpec(manifest, { kind: 'nvidia.com/gpu' }), null, 2) + '\n');
   writeFileSync(h.hookBin, '#!/bin/sh\nexit 0\n');

@@ -47,7 +47,8 @@ serial('fresh manifest: --json is one object with ok true; exit 0', async (t) =>
   t.is(r.code, 0, r.stdout + r.stderr);
   const s = JSON.parse(r.stdout);
   t.like(s, { manifest: p.manifest, ok: true, problems: [], loadedDriver: FIXTURE_DRIVER, driver: { version: FIXTURE_DRIVER }, warnings: [] });
-  t.deepEqual(s.gpus, [{ index: 0, uuid: UUID, pciBusId: '0000:00:06.0', model: 'NVIDIA H200', minor: 0 }]);
+  t.deepEqual(s.gpus, [{ index: 0, uuid: UUID, pciBusId: '0000:00:06.0', model: 'NVIDIA H200', minor: 0, mig: null }]);
+  t.deepEqual(s.imexChannels, []);
   t.like(s.watcher, { schema: 'oci-gpu.watch-status/v1', pid: p.daemon.pid, writes: 1, lastError: null, udev: false });
 });
 

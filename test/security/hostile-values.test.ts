@@ -74,7 +74,8 @@ const CASES: ValueCase[] = [
   { title: 'GPU 0 by two spellings of its PCI bus id', annotations: { [D]: '0000:3b:00.0,0000:3B:00.0' }, says: /^annotation "oci-gpu\/devices" asks for GPU 0 twice/ },
   { title: 'CDI names nvidia.com/gpu=0 twice', annotations: { 'cdi.k8s.io/x': 'nvidia.com/gpu=0,nvidia.com/gpu=0' }, says: /^annotation "cdi\.k8s\.io\/x" lists GPU "0" twice$/ },
   // absurd indexes
-  ...['-1', '99999999999', '1e3', '0x1', '+1', '1.0', 'NaN', 'Infinity', '999999', '0:0'].map((v) => ({
+  { title: 'devices "0:0" (a MIG device of a GPU not in MIG mode)', annotations: { [D]: '0:0' }, says: /^annotation "oci-gpu\/devices" asks for MIG device "0:0" but GPU 0 is not in MIG mode: ask for it as 0$/ },
+  ...['-1', '99999999999', '1e3', '0x1', '+1', '1.0', 'NaN', 'Infinity', '999999'].map((v) => ({
     title: `devices "${v}"`,
     annotations: { [D]: v },
     says: unknown(`annotation "${D}"`, v),

@@ -425,7 +425,7 @@ rootTest('CLI: prints the path; with DEST builds there; errors are one line', as
 
   const bad = await runCli(['nope'], process.env);
   t.is(bad.code, 1);
-  t.regex(bad.stderr, /^fixture-host: unknown host "nope" \(known: h200, rhel-2gpu, no-driver\)\n$/);
+  t.regex(bad.stderr, /^fixture-host: unknown host "nope" \(known: h200, rhel-2gpu, no-driver, a100-mig, gb200-imex\)\n$/);
   t.is((await runCli([], process.env)).code, 2);
 });
 
