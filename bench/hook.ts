@@ -1,15 +1,19 @@
-// Hook start cost: `oci-gpu-hook precreate` (the single-file build) against `node -e 0`, both with a
-// clean environment, interleaved in one loop; and precreate with manifests of 1, 8 and 64 GPUs (its
-// cost must not grow with the GPU count). Needs build/oci-gpu-hook (npm run build) and root (it
-// scans the h200 fixture host).
+// Start-path costs of the shipped binary (build/oci-gpu, Bun-compiled), each against `node -e 0`
+// with a clean environment, interleaved in one loop: `oci-gpu-hook precreate` with manifests of 1, 8
+// and 64 GPUs (its cost must not grow with the GPU count), the post-mount step's own part (sh + awk
+// reading the state and config.json; a stand-in for nsenter, so no ldconfig), the runtime wrapper
+// passing a command through against the bare runtime, and `oci-gpu scan` as a process; then the
+// hook's peak RSS. Needs root (it scans the h200 fixture host) and runc.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { serializeManifest } from '../src/core/manifest/manifest-codec.js';
+import { postMountHook } from '../src/core/plan/post-mount.js';
 import type { Manifest } from '../src/model/manifest.js';
+import { cliBinary, HOOK_BIN, RUNTIME_BIN } from '../test/helpers/binary.js';
 import { gpuPciBusId, gpuUuid, scanFixture } from '../test/helpers/manifests.js';
-import { REPO_ROOT } from '../test/helpers/paths.js';
+import { buildFixtureHost } from '../scripts/fixture-host.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 40);
 const CLEAN_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
@@ -46,8 +50,8 @@ function widen(base: Manifest, count: number): Manifest {
 
 /** Runs the benchmark and returns a Markdown section. */
 export async function run(): Promise<string> {
-  const hook = path.join(REPO_ROOT, 'build/oci-gpu-hook');
-  if (!fs.existsSync(hook)) throw new Error('build/oci-gpu-hook is missing: run `npm run build` first');
+  const cli = await cliBinary();
+  const hook = HOOK_BIN;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oci-gpu-bench-hook-'));
   const base = scanFixture('h200');
   const manifests = new Map<number, string>();
@@ -60,6 +64,11 @@ export async function run(): Promise<string> {
     Buffer.from(JSON.stringify({ ociVersion: '1.0.2', process: { env: ['PATH=/usr/bin:/bin'], args: ['/bin/true'] }, root: { path: path.join(dir, 'rootfs') }, annotations }));
   const asking = config({ 'oci-gpu/devices': '0' });
   const nothing = config({});
+  // The post-mount step as a CDI spec gives it (masking and compat on), with /bin/true for nsenter.
+  fs.writeFileSync(path.join(dir, 'config.json'), asking);
+  const step = postMountHook({ ...base.tools, nsenter: '/bin/true' }, base.libraryDirs, { paramsMask: '/run/oci-gpu/nvidia-params', compatDriverVersion: base.driver!.version })!;
+  const state = Buffer.from(JSON.stringify({ ociVersion: '1.0.2', id: 'bench', status: 'creating', pid: process.pid, bundle: dir, annotations: {} }));
+  const fixture = buildFixtureHost('h200');
   const samples: Record<string, number[]> = {};
   const add = (k: string, v: number) => (samples[k] ??= []).push(v);
   for (let i = 0; i < 3; i++) timeOnce(hook, ['precreate', '--manifest', manifests.get(1)!], asking); // warm the page cache
@@ -68,7 +77,13 @@ export async function run(): Promise<string> {
     add('hook --help', timeOnce(hook, ['--help']));
     add('precreate, nothing asked', timeOnce(hook, ['precreate', '--manifest', manifests.get(1)!], nothing));
     for (const [n, file] of manifests) add(`precreate, GPU 0 of ${n}`, timeOnce(hook, ['precreate', '--manifest', file], asking));
+    add('post-mount step: sh + awk (no ldconfig)', timeOnce(step.path, step.args!.slice(1), state));
+    add('runc --version', timeOnce('/usr/sbin/runc', ['--version']));
+    add('oci-gpu-runtime --runtime runc --version (passthrough)', timeOnce(RUNTIME_BIN, ['--runtime', '/usr/sbin/runc', '--version']));
+    add('oci-gpu scan --root h200 (process)', timeOnce(cli, ['scan', '--root', fixture, '--json']));
   }
+  const rss = spawnSync('/usr/bin/time', ['-f', '%M', hook, 'precreate', '--manifest', manifests.get(1)!], { input: asking, env: CLEAN_ENV, encoding: 'utf8' });
+  const peakKb = Number(rss.stderr.trim().split('\n').at(-1));
   fs.rmSync(dir, { recursive: true, force: true });
   const node = stats(samples['node -e 0']!).median;
   const rows = Object.entries(samples).map(([k, v]) => {
@@ -76,11 +91,13 @@ export async function run(): Promise<string> {
     return `| ${k} | ${s.median.toFixed(1)} | ${s.p95.toFixed(1)} | ${s.min.toFixed(1)} | ${s.max.toFixed(1)} | ${(s.median / node).toFixed(2)}× |`;
   });
   return [
-    `### Hook start (single-file build, clean environment, ${RUNS} interleaved runs each)`,
+    `### Start path (the Bun-compiled binary, clean environment, ${RUNS} interleaved runs each)`,
     '',
     '| command | median ms | p95 ms | min ms | max ms | vs node -e 0 |',
     '|---|---|---|---|---|---|',
     ...rows,
+    '',
+    `Peak RSS of \`oci-gpu-hook precreate\` (GPU 0 of 1): ${Number.isFinite(peakKb) ? `${(peakKb / 1024).toFixed(1)} MB` : 'not measured (/usr/bin/time missing)'}.`,
     '',
   ].join('\n');
 }

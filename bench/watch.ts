@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { createHostFs } from '../src/adapters/host-fs.js';
 import { scanHost } from '../src/discover/scan.js';
 import { addGpu, makeWatchPaths, readJson, removeGpu, sleep, startWatch } from '../test/helpers/watch.js';
-import { cliBinary } from '../test/helpers/hook-env.js';
+import { cliBinary } from '../test/helpers/binary.js';
 
 const CHANGES = Number(process.env.BENCH_WATCH_CHANGES ?? 50);
 const IDLE_SECONDS = Number(process.env.BENCH_WATCH_IDLE_SECONDS ?? 60);

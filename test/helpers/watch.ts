@@ -4,9 +4,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { copyFixtureHost, type FixtureHostName } from '../../scripts/fixture-host.js';
-import { CLI_BIN } from './hook-env.js';
+import { CLI_BIN } from './binary.js';
 
-/** The shipped binary (build it first: `await cliBinary()` from hook-env.ts in a before hook). */
+/** The shipped binary (build it first: `await cliBinary()` from binary.ts in a before hook). */
 export const CLI = CLI_BIN;
 
 /** The files of one watcher run: a copied host tree, and an output folder for manifest, CDI spec and status. */
