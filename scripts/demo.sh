@@ -1,7 +1,7 @@
 #!/bin/sh
 # demo.sh — `sudo npm run demo`: sets up this machine and runs the main job end to end.
 #   1. installs what it needs (podman, crun, runc, gcc…: scripts/setup-host.sh) and the npm packages,
-#   2. builds the CLI and the single-file hook (build/oci-gpu-hook),
+#   2. builds the one binary (build/oci-gpu; oci-gpu-hook and oci-gpu-runtime are links to it),
 #   3. picks the host: this machine when it has an NVIDIA driver loaded, else the bundled simulated
 #      H200 host (test/fixtures/hosts/h200, built with gcc-made driver libraries and mknod'ed nodes),
 #   4. starts `oci-gpu watch` on it (manifest and CDI spec under .demo/, nothing in /run or /etc),
@@ -36,13 +36,13 @@ fi
 
 manifest=$state/manifest.json
 say "starting: oci-gpu watch --root $root --manifest $manifest --cdi $state/cdi.json"
-node bin/oci-gpu watch --root "$root" --manifest "$manifest" --cdi "$state/cdi.json" > "$state/watch.log" 2>&1 &
+build/oci-gpu watch --root "$root" --manifest "$manifest" --cdi "$state/cdi.json" > "$state/watch.log" 2>&1 &
 watcher=$!
 trap 'kill $watcher 2>/dev/null || true' EXIT INT TERM
 i=0; while [ ! -s "$manifest" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 cat "$state/watch.log"
 say "oci-gpu status --manifest $manifest"
-node bin/oci-gpu status --manifest "$manifest" || true
+build/oci-gpu status --manifest "$manifest" || true
 
 # The hooks.d entry as installed, pointing at this build and the demo manifest.
 node -e '
@@ -71,7 +71,7 @@ if [ "$simulated" = 1 ]; then
   mknod -m 666 "$root/dev/nvidia1" c 195 1
   i=0; while ! grep -q 0000:00:07.0 "$manifest" && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
   tail -n 3 "$state/watch.log"
-  node bin/oci-gpu status --manifest "$manifest" || true
+  build/oci-gpu status --manifest "$manifest" || true
   run crun all
 fi
 
