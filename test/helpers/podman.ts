@@ -1,9 +1,11 @@
 // Helpers for integration tests that start real containers with Podman (crun and runc).
 // The host is prepared by scripts/setup-host.sh: packages, containers.conf ulimits, cgroup fix for
 // crun, and the registry-free test image/rootfs below.
-import test from 'ava';
 import { accessSync, constants } from 'node:fs';
 import { execa, execaSync } from 'execa';
+import { need, needs, type Gate, type Need } from './needs.js';
+
+export { TEST_ALL } from './needs.js';
 
 export type Runtime = 'crun' | 'runc';
 export const RUNTIMES: readonly Runtime[] = ['crun', 'runc'];
@@ -159,22 +161,13 @@ export async function mknodFake(path: string, major: number, minor: number, mode
   if (r.exitCode !== 0) throw new Error(`mknod ${path} ${type} ${major} ${minor} failed: ${r.stderr.trim()}`);
 }
 
-/** True under `npm run test:all` (scripts/test-all.sh sets it): there a missing prerequisite is a failure, never a skip. */
-export const TEST_ALL = process.env.OCI_GPU_TEST_ALL === '1';
-
-let reasonAtLoad: string | undefined | null = null;
-function skipReason(): string | undefined {
-  if (reasonAtLoad === null) reasonAtLoad = TEST_ALL ? undefined : podmanUnavailableReason();
-  return reasonAtLoad;
-}
+/** Podman with crun, runc and the test image (scripts/setup-host.sh), as root. */
+export const PODMAN_NEED: Need = need(() => podmanUnavailableReason());
 
 /**
- * Registers tests that need podman (root, crun, runc, the test image): as themselves when they can
- * run or under test:all (each must then assert `podmanUnavailableReason()` is undefined, so a
- * missing prerequisite fails there), otherwise as skipped, the reason in the title.
+ * Registers tests that need podman (root, crun, runc, the test image): skipped with the reason in
+ * the title when it is missing, except under test:all, where they run and fail with it (see needs.ts).
  */
-export function podmanTests(): { test: typeof test; serial: typeof test.serial; why: string } {
-  const reason = skipReason();
-  if (reason === undefined) return { test, serial: test.serial, why: '' };
-  return { test: test.skip as unknown as typeof test, serial: test.serial.skip as unknown as typeof test.serial, why: ` [skipped: ${reason}]` };
+export function podmanTests(...more: Need[]): Gate {
+  return needs(PODMAN_NEED, ...more);
 }
