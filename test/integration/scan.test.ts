@@ -9,7 +9,7 @@ import { scanHost } from '../../src/discover/scan.js';
 import type { Manifest } from '../../src/model/manifest.js';
 import { buildFixtureHost, copyFixtureHost, type FixtureHostName } from '../../scripts/fixture-host.js';
 import { CLI_BIN, cliBinary } from '../helpers/hook-env.js';
-import { IS_ROOT, rootTest } from '../helpers/root.js';
+import { IS_ROOT, NEEDS_ROOT, rootTest } from '../helpers/root.js';
 import { validateCdiSpec } from '../helpers/schema.js';
 
 // Discovery on the simulated hosts, in-process and through the CLI (the shipped binary): what it must
@@ -30,7 +30,7 @@ function cli(args: string[]) {
 
 const names = (m: Manifest, kind?: string) => m.files.filter((f) => !kind || f.kind === kind).map((f) => f.containerPath);
 
-rootTest('h200 (the real host, file for file): the H200, its nodes, every 580.159.04 library, GSP firmware, no toolkit library', (t) => {
+rootTest(`h200 (the real host, file for file): the H200, its nodes, every 580.159.04 library, GSP firmware, no toolkit library${NEEDS_ROOT}`, (t) => {
   const m = scan('h200');
   t.is(m.driver?.version, '580.159.04');
   t.is(m.driver?.cudaVersion, '13.0');
@@ -58,14 +58,14 @@ rootTest('h200 (the real host, file for file): the H200, its nodes, every 580.15
   t.true(m.tools.ldconfig.endsWith('/sbin/ldconfig.real'), `the ELF ldconfig, not Ubuntu's shell wrapper: ${m.tools.ldconfig}`);
 });
 
-rootTest('h200: a library of the running version on no list is reported as unclassified, not dropped', (t) => {
+rootTest(`h200: a library of the running version on no list is reported as unclassified, not dropped${NEEDS_ROOT}`, (t) => {
   const m = scan('h200');
   const future = m.files.find((f) => f.containerPath.endsWith('libnvidia-future.so.580.159.04'));
   t.is(future?.capability, 'unclassified');
   t.deepEqual(m.capabilities.unclassified?.mounts?.map((x) => x.containerPath), ['/usr/local/nvidia/lib64/libnvidia-future.so.580.159.04']);
 });
 
-rootTest('with --root, host paths are real paths under the root and container paths are the host paths of a real host', (t) => {
+rootTest(`with --root, host paths are real paths under the root and container paths are the host paths of a real host${NEEDS_ROOT}`, (t) => {
   const dir = buildFixtureHost('h200');
   const m = scanHost(createHostFs(dir));
   t.is(m.root, dir);
@@ -74,7 +74,7 @@ rootTest('with --root, host paths are real paths under the root and container pa
   t.true(m.files.every((f) => f.hostPath.startsWith(dir + '/') && !f.containerPath.startsWith(dir) && fs.existsSync(f.hostPath)));
 });
 
-rootTest('rhel-2gpu: minors 0 and 3 in bus order, DRI and modeset nodes, /usr/lib64 and 32-bit libraries, sockets, /proc version fallback', (t) => {
+rootTest(`rhel-2gpu: minors 0 and 3 in bus order, DRI and modeset nodes, /usr/lib64 and 32-bit libraries, sockets, /proc version fallback${NEEDS_ROOT}`, (t) => {
   const m = scan('rhel-2gpu');
   t.is(m.driver?.version, '550.54.15');
   t.true(m.driver!.source.endsWith('/proc/driver/nvidia/version'), 'no /sys/module/nvidia/version there');
@@ -93,13 +93,13 @@ rootTest('rhel-2gpu: minors 0 and 3 in bus order, DRI and modeset nodes, /usr/li
   t.deepEqual(m.libraryDirs, ['/usr/lib', '/usr/lib64']);
 });
 
-rootTest('no-driver: an empty manifest, no warnings about missing NVIDIA files', (t) => {
+rootTest(`no-driver: an empty manifest, no warnings about missing NVIDIA files${NEEDS_ROOT}`, (t) => {
   const m = scan('no-driver');
   t.is(m.driver, null);
   t.deepEqual([m.gpus, m.files, m.controlNodes, m.libraryDirs], [[], [], [], []]);
 });
 
-rootTest('CDI specs of every fixture host are valid, by index and UUID plus "all", at the lowest version', (t) => {
+rootTest(`CDI specs of every fixture host are valid, by index and UUID plus "all", at the lowest version${NEEDS_ROOT}`, (t) => {
   for (const name of ['h200', 'rhel-2gpu', 'no-driver'] as const) {
     const spec = buildCdiSpec(scan(name));
     t.deepEqual(validateCdiSpec(spec), [], name);
@@ -108,7 +108,7 @@ rootTest('CDI specs of every fixture host are valid, by index and UUID plus "all
   }
 });
 
-rootTest('oci-gpu scan: a readable summary on a terminal, JSON otherwise, --output written atomically and parseable', (t) => {
+rootTest(`oci-gpu scan: a readable summary on a terminal, JSON otherwise, --output written atomically and parseable${NEEDS_ROOT}`, (t) => {
   const dir = buildFixtureHost('h200');
   const json = cli(['scan', '--root', dir]);
   t.is(json.code, 0, json.err);
@@ -128,14 +128,14 @@ rootTest('oci-gpu scan: a readable summary on a terminal, JSON otherwise, --outp
   t.is(parseManifest(json.out, 'stdout').paramsMask, null, 'printed, not written: no file is named');
 });
 
-rootTest('oci-gpu scan on a host without a driver: empty manifest, one clear line, exit 0', (t) => {
+rootTest(`oci-gpu scan on a host without a driver: empty manifest, one clear line, exit 0${NEEDS_ROOT}`, (t) => {
   const r = cli(['scan', '--root', buildFixtureHost('no-driver'), '--json']);
   t.is(r.code, 0);
   t.is(parseManifest(r.out, 'stdout').driver, null);
   t.regex(r.err, /^oci-gpu: no NVIDIA driver is loaded under .*: the manifest is empty\n$/);
 });
 
-rootTest('a missing or unreadable file is a one-line warning naming it, and discovery goes on', (t) => {
+rootTest(`a missing or unreadable file is a one-line warning naming it, and discovery goes on${NEEDS_ROOT}`, (t) => {
   const dir = copyFixtureHost('h200');
   try {
     // The uvm module is loaded (/proc/devices lists it) but its nodes are gone.
@@ -165,7 +165,7 @@ rootTest('a missing or unreadable file is a one-line warning naming it, and disc
   }
 });
 
-rootTest('a corrupt ld.so.cache is a clear error naming it, exit 1, no stack trace', (t) => {
+rootTest(`a corrupt ld.so.cache is a clear error naming it, exit 1, no stack trace${NEEDS_ROOT}`, (t) => {
   const dir = copyFixtureHost('h200');
   try {
     const cache = path.join(dir, 'etc/ld.so.cache');
@@ -183,7 +183,7 @@ rootTest('a corrupt ld.so.cache is a clear error naming it, exit 1, no stack tra
   }
 });
 
-rootTest('a reader that closes the pipe early (`oci-gpu scan | head`) gets no error and exit 0', (t) => {
+rootTest(`a reader that closes the pipe early (\`oci-gpu scan | head\`) gets no error and exit 0${NEEDS_ROOT}`, (t) => {
   const dir = buildFixtureHost('h200');
   const r = spawnSync('/bin/sh', ['-c', `"${CLI_BIN}" scan --root "${dir}" --json | head -c 1 >/dev/null`], { encoding: 'utf8' });
   t.is(r.stderr, '', 'no EPIPE stack');

@@ -13,6 +13,7 @@ import type { OciConfig } from '../../src/model/oci.js';
 import { buildManifest, charNode, deepFreeze, fileMount, scanFixture } from '../helpers/manifests.js';
 import { SCHEMAS } from '../helpers/paths.js';
 import { validateOciConfig } from '../helpers/schema.js';
+import { FIXTURE_HOSTS } from '../helpers/root.js';
 
 const EXAMPLE = deepFreeze(JSON.parse(readFileSync(path.join(SCHEMAS, 'oci-runtime/example-config.json'), 'utf8')) as OciConfig);
 const ON = { maskDriverParams: true, cudaCompat: true };
@@ -221,7 +222,7 @@ for (const [name, config] of [['minimal', MINIMAL], ['example', EXAMPLE]] as con
 }
 
 for (const host of ['h200', 'rhel-2gpu'] as const) {
-  test(`${host}: editConfigForRequest gives a valid config that allows exactly the planned nodes`, (t) => {
+  FIXTURE_HOSTS.test(`${host}: editConfigForRequest gives a valid config that allows exactly the planned nodes${FIXTURE_HOSTS.why}`, (t) => {
     const m = scanFixture(host);
     const req = parseRequest({}, ['NVIDIA_VISIBLE_DEVICES=all', 'NVIDIA_DRIVER_CAPABILITIES=all'], 'nvidia.com/gpu')!;
     const out = editConfigForRequest(EXAMPLE, m, req, ON);
@@ -239,7 +240,7 @@ for (const host of ['h200', 'rhel-2gpu'] as const) {
   });
 }
 
-test('rhel-2gpu: NVIDIA_VISIBLE_DEVICES=1 allows /dev/nvidia3 and not /dev/nvidia0', (t) => {
+FIXTURE_HOSTS.test(`rhel-2gpu: NVIDIA_VISIBLE_DEVICES=1 allows /dev/nvidia3 and not /dev/nvidia0${FIXTURE_HOSTS.why}`, (t) => {
   const m = scanFixture('rhel-2gpu');
   const req = parseRequest({}, ['NVIDIA_VISIBLE_DEVICES=1'], 'nvidia.com/gpu')!;
   const out = editConfigForRequest(MINIMAL, m, req, ON);

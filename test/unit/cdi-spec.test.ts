@@ -5,6 +5,7 @@ import type { ContainerEdits } from '../../src/model/edits.js';
 import type { Manifest } from '../../src/model/manifest.js';
 import { buildManifest, deepFreeze, gpuUuid, migCapMinor, migUuid, mountedPaths, nodePaths, scanFixture, type ManifestOptions } from '../helpers/manifests.js';
 import { validateCdiSpec } from '../helpers/schema.js';
+import { FIXTURE_HOSTS } from '../helpers/root.js';
 
 // container-device-interface pkg/parser: device names and the vendor/class of a kind.
 const DEVICE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.:-]*$/;
@@ -192,7 +193,7 @@ test('a node in the spec carries only CDI fields', (t) => {
 // --- the fixture hosts ---
 
 for (const host of ['h200', 'rhel-2gpu'] as const) {
-  test(`${host}: the spec of the scanned host is valid, version 0.5.0, with every GPU`, (t) => {
+  FIXTURE_HOSTS.test(`${host}: the spec of the scanned host is valid, version 0.5.0, with every GPU${FIXTURE_HOSTS.why}`, (t) => {
     const m = scanFixture(host);
     const spec = build(t, m);
     t.is(spec.cdiVersion, '0.5.0');
@@ -204,12 +205,12 @@ for (const host of ['h200', 'rhel-2gpu'] as const) {
   });
 }
 
-test('rhel-2gpu: device "1" is /dev/nvidia3 with card2 and renderD129', (t) => {
+FIXTURE_HOSTS.test(`rhel-2gpu: device "1" is /dev/nvidia3 with card2 and renderD129${FIXTURE_HOSTS.why}`, (t) => {
   const spec = build(t, scanFixture('rhel-2gpu'));
   t.deepEqual(nodePaths(spec.devices.find((d) => d.name === '1')!.containerEdits), ['/dev/nvidia3', '/dev/dri/card2', '/dev/dri/renderD129']);
 });
 
-test('no-driver: the spec has no devices and stays valid', (t) => {
+FIXTURE_HOSTS.test(`no-driver: the spec has no devices and stays valid${FIXTURE_HOSTS.why}`, (t) => {
   const spec = build(t, scanFixture('no-driver'));
   t.deepEqual(spec.devices, []);
 });

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../../src/model/logger.js';
 import { KeepWarm, persistencedRunning } from '../../src/watch/keep-warm.js';
-import { IS_ROOT, rootTest } from '../helpers/root.js';
+import { IS_ROOT, NEEDS_ROOT, rootTest } from '../helpers/root.js';
 
 function tree(t: ExecutionContext): string {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'oci-gpu-keep-warm-'));
@@ -41,7 +41,7 @@ function recorder(): Logger & { lines: string[] } {
   return { lines, error: (m) => lines.push(`error: ${m}`), warn: (m) => lines.push(`warn: ${m}`), info: (m) => lines.push(`info: ${m}`), debug: () => {} };
 }
 
-rootTest('holds the nodes open while enabled, and opens each only once', (t) => {
+rootTest(`holds the nodes open while enabled, and opens each only once${NEEDS_ROOT}`, (t) => {
   const root = tree(t);
   const a = mknod(path.join(root, 'dev/nvidia0'), 3);
   const b = mknod(path.join(root, 'dev/nvidiactl'), 5);
@@ -53,7 +53,7 @@ rootTest('holds the nodes open while enabled, and opens each only once', (t) => 
   t.deepEqual(heldOpen().filter((p) => p === a || p === b).sort(), [a, b], 'no second descriptor');
 });
 
-rootTest('closes what is no longer listed, and everything when disabled or released', (t) => {
+rootTest(`closes what is no longer listed, and everything when disabled or released${NEEDS_ROOT}`, (t) => {
   const root = tree(t);
   const a = mknod(path.join(root, 'dev/nvidia0'), 3);
   const b = mknod(path.join(root, 'dev/nvidia1'), 3);
@@ -70,7 +70,7 @@ rootTest('closes what is no longer listed, and everything when disabled or relea
   t.deepEqual(heldOpen().filter((p) => p === a || p === b), []);
 });
 
-rootTest('holds nothing while nvidia-persistenced runs', (t) => {
+rootTest(`holds nothing while nvidia-persistenced runs${NEEDS_ROOT}`, (t) => {
   const root = tree(t);
   const a = mknod(path.join(root, 'dev/nvidia0'), 3);
   const warm = new KeepWarm(recorder());
@@ -82,7 +82,7 @@ rootTest('holds nothing while nvidia-persistenced runs', (t) => {
   t.false(heldOpen().includes(a));
 });
 
-rootTest('a node that cannot be opened is warned about once and retried on the next sync', (t) => {
+rootTest(`a node that cannot be opened is warned about once and retried on the next sync${NEEDS_ROOT}`, (t) => {
   const root = tree(t);
   const missing = path.join(root, 'dev/nvidia0');
   const log = recorder();

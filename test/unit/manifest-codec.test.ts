@@ -3,6 +3,7 @@ import { parseManifest, sameManifestContent, serializeManifest } from '../../src
 import { ManifestError, ParseError } from '../../src/errors.js';
 import type { Manifest } from '../../src/model/manifest.js';
 import { buildManifest, scanFixture, type ManifestOptions } from '../helpers/manifests.js';
+import { FIXTURE_HOSTS } from '../helpers/root.js';
 
 const SOURCE = '/run/oci-gpu/manifest.json';
 
@@ -35,7 +36,7 @@ test(roundTrip, { driver: null });
 test(roundTrip, { gpus: [{ minor: 3, model: 'Tesla V100-SXM2-16GB', dri: false }], files: { compute: ['/usr/lib64/libcuda.so.470.256.02'] }, driver: '470.256.02' });
 
 for (const host of ['h200', 'rhel-2gpu', 'no-driver'] as const) {
-  test(`round trip: the ${host} fixture host's scan`, (t) => {
+  FIXTURE_HOSTS.test(`round trip: the ${host} fixture host's scan${FIXTURE_HOSTS.why}`, (t) => {
     const m = scanFixture(host);
     const text = serializeManifest(m);
     t.deepEqual(parseManifest(text, SOURCE), JSON.parse(text) as Manifest);

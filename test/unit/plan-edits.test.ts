@@ -4,6 +4,7 @@ import { parseRequest, type GpuRequest } from '../../src/core/request/request.js
 import { RequestError } from '../../src/errors.js';
 import { CAPABILITIES, type Capability, type Manifest } from '../../src/model/manifest.js';
 import { buildManifest, deepFreeze, gpuPciBusId, gpuUuid, migCapMinor, migUuid, mountedPaths, nodePaths, scanFixture } from '../helpers/manifests.js';
+import { FIXTURE_HOSTS } from '../helpers/root.js';
 
 // Four GPUs whose minors differ from their indexes, so index/minor mix-ups show.
 const FOUR = deepFreeze(buildManifest({ gpus: [{ minor: 0 }, { minor: 3 }, { minor: 5 }, { minor: 7, dri: false }] }));
@@ -288,7 +289,7 @@ test('describeGpus', (t) => {
 
 // --- end to end on the fixture hosts: scan the tree, parse a request, plan ---
 
-test('rhel-2gpu: NVIDIA_VISIBLE_DEVICES=1 gets /dev/nvidia3 only, plus nvidiactl and uvm', (t) => {
+FIXTURE_HOSTS.test(`rhel-2gpu: NVIDIA_VISIBLE_DEVICES=1 gets /dev/nvidia3 only, plus nvidiactl and uvm${FIXTURE_HOSTS.why}`, (t) => {
   const m = scanFixture('rhel-2gpu');
   const plan = planFor(m, ['NVIDIA_VISIBLE_DEVICES=1']);
   t.deepEqual(plan.gpus.map((g) => [g.index, g.minor]), [[1, 3]]);
@@ -298,7 +299,7 @@ test('rhel-2gpu: NVIDIA_VISIBLE_DEVICES=1 gets /dev/nvidia3 only, plus nvidiactl
   t.like(plan.edits.deviceNodes[1], { type: 'c', major: 195, minor: 3 });
 });
 
-test('rhel-2gpu: the same GPU by UUID, PCI bus id (any case, 8-digit domain) and index', (t) => {
+FIXTURE_HOSTS.test(`rhel-2gpu: the same GPU by UUID, PCI bus id (any case, 8-digit domain) and index${FIXTURE_HOSTS.why}`, (t) => {
   const m = scanFixture('rhel-2gpu');
   const uuid = m.gpus[1]!.uuid;
   for (const selector of ['1', uuid, uuid.toLowerCase(), '0000:86:00.0', '0000:86:00.0'.toUpperCase(), '00000000:86:00.0']) {
@@ -307,7 +308,7 @@ test('rhel-2gpu: the same GPU by UUID, PCI bus id (any case, 8-digit domain) and
   t.regex(refused(m, parseRequest({}, ['NVIDIA_VISIBLE_DEVICES=2'], 'nvidia.com/gpu')!).message, /this host has 2 GPUs: 0 \(GPU-2f6b0c1e-.*, 0000:3b:00\.0\), 1 \(GPU-9d41e8a2-.*, 0000:86:00\.0\)$/);
 });
 
-test('rhel-2gpu: compute gets libcuda, never the CUDA runtime or a 32-bit library', (t) => {
+FIXTURE_HOSTS.test(`rhel-2gpu: compute gets libcuda, never the CUDA runtime or a 32-bit library${FIXTURE_HOSTS.why}`, (t) => {
   const m = scanFixture('rhel-2gpu');
   const mounts = mountedPaths(planFor(m, ['NVIDIA_VISIBLE_DEVICES=all', 'NVIDIA_DRIVER_CAPABILITIES=compute']).edits);
   t.true(mounts.includes('/usr/lib64/libcuda.so.550.54.15'));
@@ -318,7 +319,7 @@ test('rhel-2gpu: compute gets libcuda, never the CUDA runtime or a 32-bit librar
   t.true(with32.includes('/usr/lib/libcuda.so.550.54.15'));
 });
 
-test('rhel-2gpu: graphics on GPU 1 adds card2 and renderD129, never GPU 0\'s nor the BMC\'s card0', (t) => {
+FIXTURE_HOSTS.test(`rhel-2gpu: graphics on GPU 1 adds card2 and renderD129, never GPU 0's nor the BMC's card0${FIXTURE_HOSTS.why}`, (t) => {
   const m = scanFixture('rhel-2gpu');
   const nodes = nodePaths(planFor(m, ['NVIDIA_VISIBLE_DEVICES=1', 'NVIDIA_DRIVER_CAPABILITIES=graphics,display']).edits);
   t.deepEqual(nodes.filter((p) => p.startsWith('/dev/dri/')), ['/dev/dri/card2', '/dev/dri/renderD129']);
@@ -326,7 +327,7 @@ test('rhel-2gpu: graphics on GPU 1 adds card2 and renderD129, never GPU 0\'s nor
   t.false(nodes.includes('/dev/nvidia0'));
 });
 
-test('rhel-2gpu: the CUDA 12.4 image runs on driver 550 (CUDA 12.4); a CUDA 12.5 image does not', (t) => {
+FIXTURE_HOSTS.test(`rhel-2gpu: the CUDA 12.4 image runs on driver 550 (CUDA 12.4); a CUDA 12.5 image does not${FIXTURE_HOSTS.why}`, (t) => {
   const m = scanFixture('rhel-2gpu');
   const require = (cuda: string) => `NVIDIA_REQUIRE_CUDA=cuda>=${cuda} brand=tesla,driver>=470,driver<471 brand=unknown,driver>=470,driver<471`;
   t.notThrows(() => planFor(m, ['NVIDIA_VISIBLE_DEVICES=all', require('12.4')]));
@@ -337,7 +338,7 @@ test('rhel-2gpu: the CUDA 12.4 image runs on driver 550 (CUDA 12.4); a CUDA 12.5
   t.notThrows(() => planFor(m, ['NVIDIA_VISIBLE_DEVICES=all', require('12.5'), 'NVIDIA_DISABLE_REQUIRE=true']));
 });
 
-test('h200: compute gets libcuda 580.159.04; the stale libcuda.so.570.86.15 and the CUDA toolkit never appear', (t) => {
+FIXTURE_HOSTS.test(`h200: compute gets libcuda 580.159.04; the stale libcuda.so.570.86.15 and the CUDA toolkit never appear${FIXTURE_HOSTS.why}`, (t) => {
   const m = scanFixture('h200');
   t.false(m.files.some((f) => f.containerPath.includes('570.86.15')), 'the old driver\'s library is not a driver file');
   const compute = mountedPaths(planFor(m, ['NVIDIA_VISIBLE_DEVICES=0', 'NVIDIA_DRIVER_CAPABILITIES=compute']).edits);
@@ -349,14 +350,14 @@ test('h200: compute gets libcuda 580.159.04; the stale libcuda.so.570.86.15 and 
   }
 });
 
-test('h200: "all" capabilities include the unclassified driver library, the default ones do not', (t) => {
+FIXTURE_HOSTS.test(`h200: "all" capabilities include the unclassified driver library, the default ones do not${FIXTURE_HOSTS.why}`, (t) => {
   const m = scanFixture('h200');
   const lib = '/usr/local/nvidia/lib64/libnvidia-future.so.580.159.04';
   t.true(mountedPaths(planFor(m, ['NVIDIA_VISIBLE_DEVICES=0', 'NVIDIA_DRIVER_CAPABILITIES=all']).edits).includes(lib));
   t.false(mountedPaths(planFor(m, ['NVIDIA_VISIBLE_DEVICES=0']).edits).includes(lib));
 });
 
-test('h200: the nvidia/cuda 12.4 image passes on driver 580 (CUDA 13.0); cuda>=13.1 fails with one line', (t) => {
+FIXTURE_HOSTS.test(`h200: the nvidia/cuda 12.4 image passes on driver 580 (CUDA 13.0); cuda>=13.1 fails with one line${FIXTURE_HOSTS.why}`, (t) => {
   const m = scanFixture('h200');
   const env = (cuda: string) => ['NVIDIA_VISIBLE_DEVICES=all', `NVIDIA_REQUIRE_CUDA=cuda>=${cuda} brand=tesla,driver>=470,driver<471 brand=unknown,driver>=470,driver<471`];
   t.deepEqual(gpuNodes(planFor(m, env('12.4'))), ['/dev/nvidia0']);
@@ -364,14 +365,14 @@ test('h200: the nvidia/cuda 12.4 image passes on driver 580 (CUDA 13.0); cuda>=1
   t.regex(error.message, /^unmet requirement NVIDIA_REQUIRE_CUDA="cuda>=13\.1 .*": this host has driver 580\.159\.04 \(CUDA 13\.0\), GPUs 0 NVIDIA H200 \(brand nvidia, arch 9\.0\)$/);
 });
 
-test('h200: a CDI annotation and the oci-gpu/devices annotation select like the env', (t) => {
+FIXTURE_HOSTS.test(`h200: a CDI annotation and the oci-gpu/devices annotation select like the env${FIXTURE_HOSTS.why}`, (t) => {
   const m = scanFixture('h200');
   t.deepEqual(gpuNodes(planFor(m, [], { 'cdi.k8s.io/gpu': 'nvidia.com/gpu=0' })), ['/dev/nvidia0']);
   t.deepEqual(gpuNodes(planFor(m, ['NVIDIA_VISIBLE_DEVICES=void'], { 'oci-gpu/devices': m.gpus[0]!.uuid })), ['/dev/nvidia0']);
   t.deepEqual(gpuNodes(planFor(m, ['NVIDIA_VISIBLE_DEVICES=0'], { 'oci-gpu/devices': 'none' })), []);
 });
 
-test('no-driver: every request is refused with the reason', (t) => {
+FIXTURE_HOSTS.test(`no-driver: every request is refused with the reason${FIXTURE_HOSTS.why}`, (t) => {
   const m = scanFixture('no-driver');
   t.throws(() => planFor(m, ['NVIDIA_VISIBLE_DEVICES=all']), { instanceOf: RequestError, message: /no NVIDIA driver was loaded/ });
 });
