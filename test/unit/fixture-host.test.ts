@@ -13,7 +13,8 @@ import {
   type FixtureHostName,
 } from '../../scripts/fixture-host.js';
 import { REPO_ROOT } from '../helpers/paths.js';
-import { IS_ROOT, rootTest } from '../helpers/root.js';
+import { missingBinary, need, needs, ROOT } from '../helpers/needs.js';
+import { NEEDS_ROOT, rootTest } from '../helpers/root.js';
 
 const CLI = path.join(REPO_ROOT, 'dist/scripts/fixture-host.js');
 // Building needs mknod (root); without root these tests cannot run at all.
@@ -79,7 +80,7 @@ function lsTree(root: string): string[] {
 
 // ------------------------------------------------------------------------------------------------- h200
 
-rootTest('h200: the char device nodes of the real host, with its majors, minors and modes', (t) => {
+rootTest(`h200: the char device nodes of the real host, with its majors, minors and modes${NEEDS_ROOT}`, (t) => {
   const root = buildFixtureHost('h200');
   t.true(path.isAbsolute(root));
   const want: [string, number, number, number][] = [
@@ -99,7 +100,7 @@ rootTest('h200: the char device nodes of the real host, with its majors, minors 
   t.deepEqual(fs.readdirSync(path.join(root, 'dev')).sort(), ['nvidia-caps', 'nvidia-uvm', 'nvidia-uvm-tools', 'nvidia0', 'nvidiactl']);
 });
 
-rootTest('h200: proc and sys files read exactly as on the real host', (t) => {
+rootTest(`h200: proc and sys files read exactly as on the real host${NEEDS_ROOT}`, (t) => {
   const root = buildFixtureHost('h200');
   const facts = fs.readFileSync(path.join(REPO_ROOT, 'test/fixtures/real-h200/facts.txt'), 'utf8');
   t.is(fs.readFileSync(path.join(root, 'sys/module/nvidia/version'), 'utf8'), '580.159.04\n');
@@ -122,7 +123,7 @@ rootTest('h200: proc and sys files read exactly as on the real host', (t) => {
   t.is(path.basename(fs.readlinkSync(path.join(pci, 'driver'))), 'nvidia');
 });
 
-rootTest('h200: every fake library is an ELF shared object with its soname and its symlink chain', (t) => {
+rootTest(`h200: every fake library is an ELF shared object with its soname and its symlink chain${NEEDS_ROOT}`, (t) => {
   const root = buildFixtureHost('h200');
   const spec = readHostSpec('h200');
   t.true((spec.libraries ?? []).length > 40);
@@ -154,7 +155,7 @@ rootTest('h200: every fake library is an ELF shared object with its soname and i
   t.is(resolveInTree(root, '/lib/libcuda.so.1'), path.join(lib64, 'libcuda.so.580.159.04'));
 });
 
-rootTest('h200: the rest of the driver folder (bin, firmware, JSON) and the /usr/share copies', (t) => {
+rootTest(`h200: the rest of the driver folder (bin, firmware, JSON) and the /usr/share copies${NEEDS_ROOT}`, (t) => {
   const root = buildFixtureHost('h200');
   const nv = path.join(root, 'usr/local/nvidia');
   for (const b of ['nvidia-smi', 'nvidia-debugdump', 'nvidia-persistenced', 'nvidia-cuda-mps-control', 'nvidia-cuda-mps-server']) {
@@ -181,7 +182,7 @@ rootTest('h200: the rest of the driver folder (bin, firmware, JSON) and the /usr
   t.is(fs.readFileSync(path.join(nv, 'version'), 'utf8'), '580.159.04');
 });
 
-rootTest('h200: etc/ld.so.cache is a real cache whose entries are tree paths, running driver first', (t) => {
+rootTest(`h200: etc/ld.so.cache is a real cache whose entries are tree paths, running driver first${NEEDS_ROOT}`, (t) => {
   const root = buildFixtureHost('h200');
   const cache = path.join(root, 'etc/ld.so.cache');
   t.is(fs.readFileSync(cache).subarray(0, 20).toString('latin1'), 'glibc-ld.so.cache1.1');
@@ -210,7 +211,7 @@ rootTest('h200: etc/ld.so.cache is a real cache whose entries are tree paths, ru
   t.deepEqual(ours, real.filter(nvidia).map(key), 'same entries in the same order');
 });
 
-rootTest('h200: the fake nvidia-smi loads libnvidia-ml.so.1 without rpath and opens the tree\'s nodes', (t) => {
+rootTest(`h200: the fake nvidia-smi loads libnvidia-ml.so.1 without rpath and opens the tree's nodes${NEEDS_ROOT}`, (t) => {
   const root = buildFixtureHost('h200');
   const smi = path.join(root, 'usr/local/nvidia/bin/nvidia-smi');
   if (HAVE_READELF) {
@@ -237,7 +238,7 @@ rootTest('h200: the fake nvidia-smi loads libnvidia-ml.so.1 without rpath and op
   t.regex(noDev.stdout, /^No devices were found$/m);
 });
 
-rootTest('h200: host tools copied from this machine run from the tree path', (t) => {
+rootTest(`h200: host tools copied from this machine run from the tree path${NEEDS_ROOT}`, (t) => {
   const root = buildFixtureHost('h200');
   t.regex(execFileSync(path.join(root, 'sbin/ldconfig.real'), ['--version'], { encoding: 'utf8' }), /^ldconfig /);
   t.regex(execFileSync(path.join(root, 'usr/bin/nsenter'), ['--version'], { encoding: 'utf8' }), /^nsenter from util-linux/);
@@ -260,7 +261,7 @@ rootTest('h200: host tools copied from this machine run from the tree path', (t)
 
 // -------------------------------------------------------------------------------------------- rhel-2gpu
 
-rootTest('rhel-2gpu: two GPUs at minors 0 and 3, modeset, uvm at 511, DRM nodes and sysfs drm dirs', (t) => {
+rootTest(`rhel-2gpu: two GPUs at minors 0 and 3, modeset, uvm at 511, DRM nodes and sysfs drm dirs${NEEDS_ROOT}`, (t) => {
   const root = buildFixtureHost('rhel-2gpu');
   const want: [string, number, number][] = [
     ['dev/nvidia0', 195, 0],
@@ -297,7 +298,7 @@ rootTest('rhel-2gpu: two GPUs at minors 0 and 3, modeset, uvm at 511, DRM nodes 
   t.is(fs.readFileSync(path.join(root, 'sys/class/drm/card0/device/vendor'), 'utf8'), '0x1a03\n', 'card0 is the BMC, not NVIDIA');
 });
 
-rootTest('rhel-2gpu: real unix sockets, MPS dir, 32-bit libraries, RHEL ld cache', (t) => {
+rootTest(`rhel-2gpu: real unix sockets, MPS dir, 32-bit libraries, RHEL ld cache${NEEDS_ROOT}`, (t) => {
   const root = buildFixtureHost('rhel-2gpu');
   for (const s of ['run/nvidia-persistenced/socket', 'run/nvidia-fabricmanager/socket']) {
     t.true(fs.lstatSync(path.join(root, s)).isSocket(), s);
@@ -328,7 +329,7 @@ rootTest('rhel-2gpu: real unix sockets, MPS dir, 32-bit libraries, RHEL ld cache
 
 // -------------------------------------------------------------------------------------------- no-driver
 
-rootTest('no-driver: nothing NVIDIA anywhere, but a real ld cache', (t) => {
+rootTest(`no-driver: nothing NVIDIA anywhere, but a real ld cache${NEEDS_ROOT}`, (t) => {
   const root = buildFixtureHost('no-driver');
   t.notRegex(fs.readFileSync(path.join(root, 'proc/devices'), 'utf8'), /nvidia/);
   t.false(fs.existsSync(path.join(root, 'proc/driver/nvidia')));
@@ -342,21 +343,17 @@ rootTest('no-driver: nothing NVIDIA anywhere, but a real ld cache', (t) => {
 
 // ---------------------------------------------------------------------------------------- cache, copies
 
-rootTest('building twice reuses the cached tree', (t) => {
+rootTest(`building twice reuses the cached tree${NEEDS_ROOT}`, (t) => {
   const first = buildFixtureHost('h200');
   const ino = fs.statSync(path.join(first, 'etc/ld.so.cache')).ino;
-  const t0 = performance.now();
   const second = buildFixtureHost('h200');
-  const ms = performance.now() - t0;
   t.is(second, first);
-  t.is(fs.statSync(path.join(second, 'etc/ld.so.cache')).ino, ino);
-  t.true(ms < 2000, `cached build took ${ms.toFixed(0)} ms`);
-  t.log(`cached build: ${ms.toFixed(1)} ms`);
+  t.is(fs.statSync(path.join(second, 'etc/ld.so.cache')).ino, ino, 'the same tree, not a rebuild');
   t.true(first.startsWith(fixtureBuildDir() + path.sep));
   t.regex(path.basename(first), /^h200-[0-9a-f]{12}$/);
 });
 
-rootTest('copyFixtureHost gives an independent copy that keeps nodes, sockets and symlinks', (t) => {
+rootTest(`copyFixtureHost gives an independent copy that keeps nodes, sockets and symlinks${NEEDS_ROOT}`, (t) => {
   const built = buildFixtureHost('rhel-2gpu');
   const copy = copyFixtureHost('rhel-2gpu');
   try {
@@ -388,7 +385,7 @@ function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number 
   });
 }
 
-rootTest('concurrent cold builds both succeed and leave one complete tree', async (t) => {
+rootTest(`concurrent cold builds both succeed and leave one complete tree${NEEDS_ROOT}`, async (t) => {
   const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fixture-cache-'));
   try {
     const env = { ...process.env, OCI_GPU_FIXTURE_BUILD_DIR: cacheDir };
@@ -405,7 +402,7 @@ rootTest('concurrent cold builds both succeed and leave one complete tree', asyn
   }
 });
 
-rootTest('CLI: prints the path; with DEST builds there; errors are one line', async (t) => {
+rootTest(`CLI: prints the path; with DEST builds there; errors are one line${NEEDS_ROOT}`, async (t) => {
   const ok = await runCli(['no-driver'], process.env);
   t.is(ok.code, 0);
   t.is(ok.stdout, `${buildFixtureHost('no-driver')}\n`);
@@ -429,21 +426,23 @@ rootTest('CLI: prints the path; with DEST builds there; errors are one line', as
   t.is((await runCli([], process.env)).code, 2);
 });
 
-const haveSetpriv = hasTool('setpriv');
-(IS_ROOT && haveSetpriv ? test : test.skip)('without root a cold build fails with a one-line error', async (t) => {
+// As root, the CLI runs as nobody through setpriv, from a copy in a temp folder nobody can read
+// (the checkout may be under a home folder that nobody cannot enter).
+const asNobody = needs(ROOT, need(() => missingBinary(['/usr/bin/setpriv'], 'apt-get install util-linux')));
+asNobody.test(`without root a cold build fails with a one-line error${asNobody.why}`, async (t) => {
   const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fixture-cache-'));
   fs.chmodSync(cacheDir, 0o777);
+  // The script finds its host specs in the first folder above it that holds test/fixtures/hosts.
+  const cli = path.join(cacheDir, 'fixture-host.mjs');
+  fs.copyFileSync(CLI, cli);
+  fs.cpSync(path.join(REPO_ROOT, 'test/fixtures/hosts'), path.join(cacheDir, 'test/fixtures/hosts'), { recursive: true });
+  execFileSync('/bin/chmod', ['-R', 'a+rX', cacheDir]);
   try {
     const r = spawnSync(
-      'setpriv',
-      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'no-driver'],
-      { env: { PATH: process.env['PATH'], OCI_GPU_FIXTURE_BUILD_DIR: cacheDir }, encoding: 'utf8' },
+      '/usr/bin/setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cli, 'no-driver'],
+      { env: { PATH: process.env['PATH'], OCI_GPU_FIXTURE_BUILD_DIR: cacheDir }, encoding: 'utf8', cwd: cacheDir },
     );
-    if (/EACCES|permission denied/i.test(r.stderr) && !/fixture-host:/.test(r.stderr)) {
-      t.log(`cannot run the CLI as nobody here: ${r.stderr.split('\n')[0]}`);
-      t.pass();
-      return;
-    }
     t.is(r.status, 1, r.stderr);
     t.is(r.stderr, 'fixture-host: building fixture host no-driver needs root (mknod of device nodes); run as root\n');
   } finally {
