@@ -24,7 +24,8 @@ import {
   type ManifestView,
   type ProbeResult,
 } from './hook-env.js';
-import { podmanRun, run, TEST_ROOTFS, type RunResult, type Runtime } from './podman.js';
+import { CGROUP_V1, type Gate } from './needs.js';
+import { podmanRun, podmanTests, run, TEST_ROOTFS, type RunResult, type Runtime } from './podman.js';
 
 const execFileP = promisify(execFile);
 
@@ -308,6 +309,15 @@ export function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
  */
 export type StartPath = 'precreate' | 'wrapper' | 'legacy' | 'cdi';
 export const START_PATHS: readonly StartPath[] = ['precreate', 'wrapper', 'legacy', 'cdi'];
+
+/** Every start path needs podman's prerequisites (root, runc, crun, the test rootfs and image). */
+export const PODMAN_GATE: Gate = podmanTests();
+/** The legacy stage allows devices through devices.allow: a cgroup v1 host only (on v2 it refuses). */
+export const LEGACY_GATE: Gate = podmanTests(CGROUP_V1);
+/** The gate of a start path's tests: its `test`, `serial` and the `why` its titles end with. */
+export function gateOf(p: StartPath): Gate {
+  return p === 'legacy' ? LEGACY_GATE : PODMAN_GATE;
+}
 
 export interface StartOptions {
   path: StartPath;

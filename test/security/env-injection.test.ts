@@ -19,10 +19,12 @@ import {
   buildEvilPreload,
   cdiSpecOf,
   fakeToolsDir,
+  gateOf,
   gpuWorks,
   limiter,
   makeMarkers,
   MINIMAL_ENV,
+  PODMAN_GATE,
   recordingManifest,
   START_PATHS,
   startContainer,
@@ -30,7 +32,8 @@ import {
   type StartPath,
 } from '../helpers/hostile.js';
 import { podmanUnavailableReason, run, RUNTIMES } from '../helpers/podman.js';
-import { IS_ROOT, rootTest, NEEDS_ROOT as why } from '../helpers/root.js';
+
+const { why } = PODMAN_GATE;
 
 const execFileP = promisify(execFile);
 const slot = limiter(4);
@@ -45,7 +48,7 @@ interface Bait {
 let bait: Bait;
 
 test.before('environment, binary, fixtures, bait', async (t) => {
-  if (!IS_ROOT) return;
+  if (PODMAN_GATE.skipped) return;
   t.is(podmanUnavailableReason(), undefined);
   await hookBinary();
   await fixtureManifest('h200');
@@ -61,7 +64,7 @@ test.before('environment, binary, fixtures, bait', async (t) => {
 });
 
 // The bait works: a host process that honours the container's variables leaves markers.
-(IS_ROOT ? test.serial : test.skip)(`control: the LD_PRELOAD library and the fake PATH tools leave markers when honoured${why}`, async (t) => {
+PODMAN_GATE.serial(`control: the LD_PRELOAD library and the fake PATH tools leave markers when honoured${why}`, async (t) => {
   const dir = tempDir('control');
   await execFileP('/bin/true', [], { env: { LD_PRELOAD: bait.evil } });
   await execFileP('sh', ['-c', 'true'], { env: { PATH: bait.fakebin }, cwd: dir });
@@ -107,10 +110,10 @@ const injected = test.macro({
       t.log(`${runtime}: ran ${tools.join(', ')} with PATH only; container GPU works`);
     }
   },
-  title: (_ = '', startPath: StartPath) => `${startPath}: the container's LD_PRELOAD, LD_LIBRARY_PATH and PATH reach no host process${why}`,
+  title: (_ = '', startPath: StartPath) => `${startPath}: the container's LD_PRELOAD, LD_LIBRARY_PATH and PATH reach no host process${gateOf(startPath).why}`,
 });
 
-for (const p of START_PATHS) rootTest(injected, p);
+for (const p of START_PATHS) gateOf(p).test(injected, p);
 
 // The environments written into files and configs.
 
@@ -120,7 +123,7 @@ test('every hooks.d entry gives the hook exactly PATH=/usr/sbin:/usr/bin:/sbin:/
   for (const [f, e] of entries) t.deepEqual(e.hook.env, MINIMAL_ENV, f);
 });
 
-rootTest(`the createRuntime step precreate adds, and the CDI spec's hook, get exactly that PATH, whatever the container's env${why}`, async (t) => {
+PODMAN_GATE.test(`the createRuntime step precreate adds, and the CDI spec's hook, get exactly that PATH, whatever the container's env${why}`, async (t) => {
   const bin = await hookBinary();
   const m = await fixtureManifest('h200');
   const dir = tempDir('env-config');

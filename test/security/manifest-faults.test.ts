@@ -10,14 +10,13 @@ import test from 'ava';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fixtureManifest, hookBinary, makeBundle, RUNTIME_BIN, show, tempDir } from '../helpers/hook-env.js';
-import { limiter, startContainer, type StartPath } from '../helpers/hostile.js';
+import { gateOf, LEGACY_GATE, limiter, PODMAN_GATE, startContainer, type StartPath } from '../helpers/hostile.js';
 import { podmanUnavailableReason, run, RUNTIMES } from '../helpers/podman.js';
-import { IS_ROOT, rootTest, NEEDS_ROOT as why } from '../helpers/root.js';
 
 const slot = limiter(6);
 
 test.before('environment, binary, fixtures', async (t) => {
-  if (!IS_ROOT) return;
+  if (PODMAN_GATE.skipped) return;
   t.is(podmanUnavailableReason(), undefined);
   await hookBinary();
   await fixtureManifest('h200');
@@ -87,7 +86,7 @@ const startFails = test.macro({
       if (startPath === 'legacy') t.true(s.configAfter?.equals(s.configBefore!), 'the bundle config changed');
     }
   },
-  title: (_ = '', fault: Fault, startPath: StartPath) => `${startPath}: a manifest ${fault.title} stops the start with one line naming it and what to run${why}`,
+  title: (_ = '', fault: Fault, startPath: StartPath) => `${startPath}: a manifest ${fault.title} stops the start with one line naming it and what to run${gateOf(startPath).why}`,
 });
 
 const wrapperFails = test.macro({
@@ -109,11 +108,11 @@ const wrapperFails = test.macro({
     t.is(statSync(b.config).ino, before.ino);
     t.is(statSync(b.config).mtimeMs, before.mtime);
   },
-  title: (_ = '', fault: Fault) => `oci-gpu-runtime: a manifest ${fault.title} stops it before the runtime, config.json untouched, one line${why}`,
+  title: (_ = '', fault: Fault) => `oci-gpu-runtime: a manifest ${fault.title} stops it before the runtime, config.json untouched, one line${PODMAN_GATE.why}`,
 });
 
 for (const f of FAULTS) {
-  if (f.title !== 'missing' && f.title !== 'from another driver version') rootTest(startFails, f, 'precreate');
-  rootTest(startFails, f, 'legacy');
-  rootTest(wrapperFails, f);
+  if (f.title !== 'missing' && f.title !== 'from another driver version') PODMAN_GATE.test(startFails, f, 'precreate');
+  LEGACY_GATE.test(startFails, f, 'legacy');
+  PODMAN_GATE.test(wrapperFails, f);
 }

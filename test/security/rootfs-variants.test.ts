@@ -8,14 +8,13 @@
 // a half-set-up container — and the canary stays as it was. Needs root.
 import test from 'ava';
 import { fixtureManifest, hookBinary } from '../helpers/hook-env.js';
-import { climbingLink, gpuWorks, limiter, makeCanary, START_PATHS, startContainer, type RootfsEdit, type StartPath } from '../helpers/hostile.js';
+import { climbingLink, gateOf, gpuWorks, limiter, makeCanary, PODMAN_GATE, START_PATHS, startContainer, type RootfsEdit, type StartPath } from '../helpers/hostile.js';
 import { podmanUnavailableReason, RUNTIMES } from '../helpers/podman.js';
-import { IS_ROOT, rootTest, NEEDS_ROOT as why } from '../helpers/root.js';
 
 const slot = limiter(6);
 
 test.before('environment, binary, fixtures', async (t) => {
-  if (!IS_ROOT) return;
+  if (PODMAN_GATE.skipped) return;
   t.is(podmanUnavailableReason(), undefined);
   await hookBinary();
   await Promise.all([fixtureManifest('h200'), fixtureManifest('rhel-2gpu')]);
@@ -67,12 +66,12 @@ const variant = test.macro({
       t.log(`${runtime}: refused: ${(s.hookErr.trim() || s.r.stderr.trim()).split('\n').filter(Boolean).at(-1)?.slice(0, 300)}`);
     }
   },
-  title: (_ = '', v: Variant, startPath: StartPath, readOnly: boolean) => `${startPath}${readOnly ? ' read-only' : ''}: image with ${v.title}: working GPUs or a clear error${why}`,
+  title: (_ = '', v: Variant, startPath: StartPath, readOnly: boolean) => `${startPath}${readOnly ? ' read-only' : ''}: image with ${v.title}: working GPUs or a clear error${gateOf(startPath).why}`,
 });
 
 for (const v of VARIANTS) {
   for (const p of START_PATHS) {
-    rootTest(variant, v, p, false);
-    rootTest(variant, v, p, true);
+    gateOf(p).test(variant, v, p, false);
+    gateOf(p).test(variant, v, p, true);
   }
 }

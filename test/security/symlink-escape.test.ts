@@ -14,11 +14,13 @@ import { existsSync } from 'node:fs';
 import { fixtureManifest, hookBinary } from '../helpers/hook-env.js';
 import {
   climbingLink,
+  gateOf,
   gpuWorks,
   hostLdCacheFingerprint,
   hostMountsUnder,
   limiter,
   makeCanary,
+  PODMAN_GATE,
   relocatedManifest,
   START_PATHS,
   startContainer,
@@ -27,12 +29,11 @@ import {
   type StartPath,
 } from '../helpers/hostile.js';
 import { podmanUnavailableReason, RUNTIMES, type Runtime } from '../helpers/podman.js';
-import { IS_ROOT, rootTest, NEEDS_ROOT as why } from '../helpers/root.js';
 
 const slot = limiter(6);
 
 test.before('environment, binary, fixtures', async (t) => {
-  if (!IS_ROOT) return;
+  if (PODMAN_GATE.skipped) return;
   t.is(podmanUnavailableReason(), undefined);
   await hookBinary();
   await Promise.all([fixtureManifest('h200'), fixtureManifest('rhel-2gpu')]);
@@ -139,10 +140,10 @@ const escape = test.macro({
       }
     }
   },
-  title: (_ = '', c: EscapeCase, startPath: StartPath) => `${startPath}: image with ${c.title}: nothing outside the rootfs is touched${why}`,
+  title: (_ = '', c: EscapeCase, startPath: StartPath) => `${startPath}: image with ${c.title}: nothing outside the rootfs is touched${gateOf(startPath).why}`,
 });
 
 for (const c of CASES) {
-  for (const p of START_PATHS) rootTest(escape, c, p);
+  for (const p of START_PATHS) gateOf(p).test(escape, c, p);
 }
 

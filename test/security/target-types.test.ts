@@ -6,14 +6,13 @@
 // in the legacy stage the hook refuses in one line. Needs root.
 import test from 'ava';
 import { fixtureManifest, hookBinary } from '../helpers/hook-env.js';
-import { gpuWorks, limiter, START_PATHS, startContainer, type RootfsEdit, type StartPath } from '../helpers/hostile.js';
+import { gateOf, gpuWorks, limiter, PODMAN_GATE, START_PATHS, startContainer, type RootfsEdit, type StartPath } from '../helpers/hostile.js';
 import { podmanUnavailableReason, RUNTIMES } from '../helpers/podman.js';
-import { IS_ROOT, rootTest, NEEDS_ROOT as why } from '../helpers/root.js';
 
 const slot = limiter(6);
 
 test.before('environment, binary, fixtures', async (t) => {
-  if (!IS_ROOT) return;
+  if (PODMAN_GATE.skipped) return;
   t.is(podmanUnavailableReason(), undefined);
   await hookBinary();
   await fixtureManifest('h200');
@@ -59,7 +58,7 @@ const wrongType = test.macro({
       t.log(`${runtime}: refused: ${(s.hookErr.trim() || s.r.stderr.trim()).split('\n').filter(Boolean).at(-1)?.slice(0, 300)}`);
     }
   },
-  title: (_ = '', c: TypeCase, startPath: StartPath) => `${startPath}: image where ${c.title}: a clear error naming it, never a half-set-up container${why}`,
+  title: (_ = '', c: TypeCase, startPath: StartPath) => `${startPath}: image where ${c.title}: a clear error naming it, never a half-set-up container${gateOf(startPath).why}`,
 });
 
-for (const c of CASES) for (const p of START_PATHS) rootTest(wrongType, c, p);
+for (const c of CASES) for (const p of START_PATHS) gateOf(p).test(wrongType, c, p);
