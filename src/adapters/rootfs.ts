@@ -108,9 +108,11 @@ export function refuseLinkedDeviceFolders(rootfs: string, devicePaths: string[])
   for (const folder of [...folders].sort()) {
     const at = path.join(rootfs, folder);
     if (lstatOrNull(at)?.isSymbolicLink()) {
+      // It can be swapped back between lstat and readlink: still a refusal, and still one clear line.
+      const target = readlinkOrNull(at);
       throw new FileError(
         at,
-        `the container image's "${folder}" is a symlink (to "${fs.readlinkSync(at)}"): refusing to add GPU device nodes, the runtime could create them outside the container`,
+        `the container image's "${folder}" is a symlink (${target === null ? 'that changed while it was checked' : `to "${target}"`}): refusing to add GPU device nodes, the runtime could create them outside the container`,
       );
     }
   }
@@ -142,6 +144,14 @@ function changed(at: string, label: string, cause?: unknown): FileError {
 
 function split(p: string): string[] {
   return p.split('/').filter((s) => s !== '' && s !== '.');
+}
+
+function readlinkOrNull(p: string): string | null {
+  try {
+    return fs.readlinkSync(p);
+  } catch {
+    return null;
+  }
 }
 
 function lstatOrNull(p: string): fs.Stats | null {
