@@ -11,14 +11,35 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { planEdits } from '../../src/core/plan/plan-edits.js';
-import { parseRequest } from '../../src/core/request/request.js';
-import type { Manifest } from '../../src/model/manifest.js';
 import { ENXIO, fixtureManifest, hookBinary, HOOK_PATH_ENV, parseProbe, PROBE, repoHooksD, tempDir } from '../helpers/hook-env.js';
-import { podmanRun, podmanUnavailableReason, type RunResult, type Runtime } from '../helpers/podman.js';
-import { IS_ROOT, rootSerial as rootTest, NEEDS_ROOT as why } from '../helpers/root.js';
+import { podmanRun, podmanTests, podmanUnavailableReason, type RunResult, type Runtime } from '../helpers/podman.js';
+
+const { serial: rootTest, why, skipped } = podmanTests();
 
 const CONTAINERS = 50;
+
+// What each container must see on rhel-2gpu (test/fixtures/hosts/rhel-2gpu/README.md) with the
+// default capabilities utility,compute — written out, not planned by the code under test.
+const NODES = {
+  '0': ['/dev/nvidia-uvm', '/dev/nvidia-uvm-tools', '/dev/nvidia0', '/dev/nvidiactl'],
+  '1': ['/dev/nvidia-uvm', '/dev/nvidia-uvm-tools', '/dev/nvidia3', '/dev/nvidiactl'],
+};
+const MOUNTS = [
+  '/etc/OpenCL/vendors/nvidia.icd',
+  '/run/nvidia-fabricmanager/socket',
+  '/run/nvidia-persistenced/socket',
+  '/tmp/nvidia-mps',
+  '/usr/bin/nvidia-cuda-mps-control',
+  '/usr/bin/nvidia-cuda-mps-server',
+  '/usr/bin/nvidia-debugdump',
+  '/usr/bin/nvidia-persistenced',
+  '/usr/bin/nvidia-smi',
+  '/usr/lib/firmware/nvidia/550.54.15/gsp_ga10x.bin',
+  '/usr/lib/firmware/nvidia/550.54.15/gsp_tu10x.bin',
+  ...['cuda', 'cudadebugger', 'nvidia-allocator', 'nvidia-cfg', 'nvidia-gpucomp', 'nvidia-ml', 'nvidia-nvvm', 'nvidia-opencl', 'nvidia-pkcs11-openssl3', 'nvidia-pkcs11', 'nvidia-ptxjitcompiler'].map((l) => `/usr/lib64/lib${l}.so.550.54.15`),
+];
+/** A mount point that would be the driver's (none but MOUNTS may be mounted): Podman's own are elsewhere. */
+const driverish = (p: string) => p.startsWith('/usr/') || p.startsWith('/lib') || /nvidia|cuda/.test(p);
 
 // Mount points first (one "mnt <path>" line each, shell builtins only), then the usual probe.
 const MOUNT_PROBE = `while read -r _ _ _ _ m _; do echo "mnt $m"; done </proc/self/mountinfo\n${PROBE}`;
@@ -62,7 +83,7 @@ async function timedHooksDir(manifest: string): Promise<{ dir: string; runs(): {
 }
 
 test.before('environment, binary, fixture', async (t) => {
-  if (!IS_ROOT) return;
+  if (skipped) return;
   t.is(podmanUnavailableReason(), undefined);
   await hookBinary();
   await fixtureManifest('rhel-2gpu');
@@ -71,18 +92,7 @@ test.before('environment, binary, fixture', async (t) => {
 rootTest(`${CONTAINERS} GPU containers at once (crun and runc, devices=0 and =1): each gets exactly its GPU and each driver file once; hook p95 logged${why}`, async (t) => {
   t.timeout(10 * 60_000);
   const m = await fixtureManifest('rhel-2gpu');
-  const manifest = m.data as unknown as Manifest;
   const hooks = await timedHooksDir(m.file);
-
-  // What each container must see: the plan for its request (default capabilities: utility, compute).
-  const want = (devices: '0' | '1') => {
-    const plan = planEdits(manifest, parseRequest({ 'oci-gpu/devices': devices }, [], 'nvidia.com/gpu')!);
-    return { nodes: plan.edits.deviceNodes.map((n) => n.path).sort(), mounts: plan.edits.mounts.map((x) => x.containerPath).sort() };
-  };
-  const expected = { '0': want('0'), '1': want('1') };
-  t.true(expected['0'].nodes.includes('/dev/nvidia0') && expected['1'].nodes.includes('/dev/nvidia3'));
-  // Any container path of the driver (every capability): none but the planned ones may be mounted.
-  const driverPaths = new Set(Object.values(manifest.capabilities).flatMap((e) => (e?.mounts ?? []).map((x) => x.containerPath)));
 
   const jobs = Array.from({ length: CONTAINERS }, (_, i) => ({
     i,
@@ -114,7 +124,7 @@ rootTest(`${CONTAINERS} GPU containers at once (crun and runc, devices=0 and =1)
     }
     const probe = parseProbe(j.r.stdout);
     const nodes = [...probe.nodes.keys()].sort();
-    if (JSON.stringify(nodes) !== JSON.stringify(expected[j.devices].nodes)) fail(j, `nodes ${nodes.join(' ')} instead of ${expected[j.devices].nodes.join(' ')}`);
+    if (JSON.stringify(nodes) !== JSON.stringify(NODES[j.devices])) fail(j, `nodes ${nodes.join(' ')} instead of ${NODES[j.devices].join(' ')}`);
     const gpu = j.devices === '0' ? '/dev/nvidia0' : '/dev/nvidia3';
     const other = j.devices === '0' ? '/dev/nvidia3' : '/dev/nvidia0';
     if (probe.nodes.get(gpu)?.dev !== `195:${gpu === '/dev/nvidia0' ? 0 : 3}`) fail(j, `${gpu} is ${probe.nodes.get(gpu)?.dev ?? 'missing'}`);
@@ -124,21 +134,19 @@ rootTest(`${CONTAINERS} GPU containers at once (crun and runc, devices=0 and =1)
     const points = j.r.stdout.split('\n').filter((l) => l.startsWith('mnt ')).map((l) => l.slice(4));
     const count = new Map<string, number>();
     for (const p of points) count.set(p, (count.get(p) ?? 0) + 1);
-    for (const p of expected[j.devices].mounts) if (count.get(p) !== 1) fail(j, `${p} mounted ${count.get(p) ?? 0} times`);
-    for (const p of points) if (driverPaths.has(p) && !expected[j.devices].mounts.includes(p)) fail(j, `unplanned driver mount ${p}`);
+    for (const p of MOUNTS) if (count.get(p) !== 1) fail(j, `${p} mounted ${count.get(p) ?? 0} times`);
+    for (const p of points) if (driverish(p) && !MOUNTS.includes(p)) fail(j, `unplanned driver mount ${p}`);
     if (!probe.ldcache.has('libcuda.so.1') || !probe.ldcache.has('libnvidia-ml.so.1')) fail(j, 'ld cache lacks libcuda.so.1 or libnvidia-ml.so.1');
     if (probe.smiExit !== 0) fail(j, `nvidia-smi exit ${probe.smiExit}`);
   }
   const runs = hooks.runs();
   const ms = runs.map((r) => r.ms);
   t.log(`${CONTAINERS} containers (${results.filter((r) => r.runtime === 'crun').length} crun, ${results.filter((r) => r.runtime === 'runc').length} runc) started and done in ${(wall / 1000).toFixed(1)} s`);
-  t.log(`per container: ${expected['0'].nodes.length} nodes, ${expected['0'].mounts.length} driver mounts checked (each exactly once), ${driverPaths.size} driver paths watched for strays`);
+  t.log(`per container: ${NODES['0'].length} nodes, ${MOUNTS.length} driver mounts checked (each exactly once), no other mount under /usr, /lib or named nvidia/cuda`);
   t.log(`hook under ${CONTAINERS}-way podman concurrency (sh wrapper, start to exit): ${summary(ms)}`);
   t.deepEqual(failures, [], failures.join('\n'));
   t.is(runs.length, CONTAINERS, 'the hook did not run once per container');
   t.true(runs.every((r) => r.status === 0), `hook exit statuses: ${runs.map((r) => r.status).join(',')}`);
-  // Far below the hooks.d timeout (10 s): the only bound that matters to Podman.
-  t.true(Math.max(...ms) < 10_000, `a hook run took ${Math.max(...ms)} ms`);
 });
 
 rootTest(`the binary alone, ${CONTAINERS} precreate runs at once vs one at a time: run times logged${why}`, async (t) => {

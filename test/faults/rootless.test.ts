@@ -14,34 +14,30 @@
 // nodes (the planned ones, mknod'ed on a tmpfs) — the host's /dev is never touched.
 // Needs root (to create the user and the private /dev), podman, newuidmap/newgidmap.
 import test, { type ExecutionContext } from 'ava';
-import { accessSync, chmodSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { planEdits } from '../../src/core/plan/plan-edits.js';
-import { parseRequest } from '../../src/core/request/request.js';
 import { refuseInUserNamespace } from '../../src/hook/legacy.js';
 import { RequestError } from '../../src/errors.js';
-import type { Manifest } from '../../src/model/manifest.js';
 import { ENXIO, fixtureManifest, hookBinary, parseProbe, PROBE, show, tempDir, writeHooksDir, type HooksDir } from '../helpers/hook-env.js';
-import { PODMAN, podmanUnavailableReason, run, RUNTIMES, TEST_IMAGE, type RunResult, type Runtime } from '../helpers/podman.js';
+import { missingBinary, need } from '../helpers/needs.js';
+import { PODMAN, podmanTests, run, RUNTIMES, TEST_IMAGE, type RunResult, type Runtime } from '../helpers/podman.js';
 
 const USER = 'ocigpu-rootless';
 /** Used only when useradd gave the user no subordinate ids: far from the usual 100000+ ranges. */
 const SUB_RANGE = '1879048192-1879113727';
 
-function unavailable(): string | undefined {
-  if (process.getuid?.() !== 0) return 'needs root (creates the test user and a private /dev)';
-  for (const bin of ['/usr/bin/newuidmap', '/usr/bin/newgidmap', '/usr/bin/unshare', '/usr/sbin/runuser', '/usr/sbin/useradd']) {
-    try {
-      accessSync(bin, constants.X_OK);
-    } catch {
-      return `${bin} is missing (apt-get install uidmap util-linux passwd)`;
-    }
-  }
-  return podmanUnavailableReason();
-}
-const reason = unavailable();
-const serial = reason ? test.skip : test.serial;
-const why = reason ? ` [skipped: ${reason}]` : '';
+// Root (to create the user and the private /dev), podman, and the user namespace tools.
+const gate = podmanTests(need(() => missingBinary(['/usr/bin/newuidmap', '/usr/bin/newgidmap', '/usr/bin/unshare', '/usr/sbin/runuser', '/usr/sbin/useradd'], 'apt-get install uidmap util-linux passwd')));
+const { serial, why } = gate;
+
+// GPU 0 of the h200 fixture host with the default capabilities (test/fixtures/hosts/h200/README.md):
+// the nodes written out, not planned by the code under test.
+const GPU0_NODES = [
+  { path: '/dev/nvidia0', major: 195, minor: 0 },
+  { path: '/dev/nvidiactl', major: 195, minor: 255 },
+  { path: '/dev/nvidia-uvm', major: 238, minor: 0 },
+  { path: '/dev/nvidia-uvm-tools', major: 238, minor: 1 },
+];
 
 interface User {
   uid: number;
@@ -139,9 +135,7 @@ function setup(): Promise<Setup> {
   setupReady ??= (async () => {
     await hookBinary();
     const m = await fixtureManifest('h200');
-    const plan = planEdits(m.data as unknown as Manifest, parseRequest({ 'oci-gpu/devices': '0' }, [], 'nvidia.com/gpu')!);
-    const nodes = plan.edits.deviceNodes.map((n) => ({ path: n.path, major: n.major!, minor: n.minor!, fileMode: n.fileMode ?? 0o666 }));
-    return { user: await rootlessUser(), manifest: m.file, fakedev: fakeDevScript(nodes), want: nodes.map((n) => n.path).sort() };
+    return { user: await rootlessUser(), manifest: m.file, fakedev: fakeDevScript(GPU0_NODES), want: GPU0_NODES.map((n) => n.path).sort() };
   })();
   return setupReady;
 }
@@ -253,7 +247,7 @@ for (const runtime of RUNTIMES) {
 }
 
 test.after.always('stop the test user\'s pause process (it holds a private /dev)', async () => {
-  if (reason || !userReady) return;
+  if (gate.skipped || !userReady) return;
   const user = await userReady.catch(() => undefined);
   if (user) await asUser(user, ['podman', 'system', 'migrate']);
 });

@@ -7,19 +7,18 @@ import test, { type ExecutionContext } from 'ava';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createHostFs } from '../../src/adapters/host-fs.js';
-import { buildCdiSpec } from '../../src/core/plan/cdi-spec.js';
+import { execFileSync } from 'node:child_process';
 import { checkContainerCgroup } from '../../src/core/diagnose/diagnose-container.js';
-import { writeManifest } from '../../src/adapters/manifest-file.js';
-import { withParamsMask } from '../../src/core/manifest/driver-params.js';
+import { buildCdiSpec } from '../../src/core/plan/cdi-spec.js';
 import { main } from '../../src/cli/main.js';
 import { bundleConfigOf, probeContainer, resolveContainer } from '../../src/doctor/container-probe.js';
-import { scanHost } from '../../src/discover/scan.js';
 import type { ContainerFacts, Finding } from '../../src/model/diagnosis.js';
+import type { Manifest } from '../../src/model/manifest.js';
 import { copyFixtureHost, type FixtureHostName } from '../../scripts/fixture-host.js';
-import { fixtureManifest, hookBinary, show, tempDir, writeHooksDir } from '../helpers/hook-env.js';
+import { CLI_BIN, cliBinary, fixtureManifest, hookBinary, show, tempDir, writeHooksDir } from '../helpers/hook-env.js';
 import { REPO_ROOT } from '../helpers/paths.js';
-import { mknodFake, PODMAN, podmanRunArgs, podmanUnavailableReason, run, type PodmanRunOptions, type Runtime } from '../helpers/podman.js';
+import { CGROUP_V1 } from '../helpers/needs.js';
+import { mknodFake, PODMAN, podmanRunArgs, podmanTests, podmanUnavailableReason, run, type PodmanRunOptions, type Runtime } from '../helpers/podman.js';
 import { IS_ROOT, rootTest, NEEDS_ROOT as why } from '../helpers/root.js';
 
 interface Report {
@@ -47,7 +46,48 @@ const of = (r: Report, check: string, level?: string) => r.findings.filter((f) =
 
 // ------------------------------------------------------------------------------------ fixture hosts
 
-/** A copied fixture host made healthy: manifest, CDI spec, hooks.d entry with an executable hook, cgroup v2. */
+test.before('the shipped binary', async () => {
+  if (IS_ROOT) await cliBinary();
+});
+
+// What the healthy hosts' manifest and CDI spec must hold, from the fixture READMEs (not from the
+// code under test): every device node with its numbers, the GPUs, the spec's device names.
+const HEALTHY: Partial<Record<FixtureHostName, { driver: string | null; gpus: [string, number][]; nodes: string[]; cdi: string[] }>> = {
+  h200: {
+    driver: '580.159.04',
+    gpus: [['GPU-8b472ccd-7f02-9c7a-ca0f-35527f14b320', 0]],
+    nodes: ['/dev/nvidia-caps/nvidia-cap1 241:1', '/dev/nvidia-caps/nvidia-cap2 241:2', '/dev/nvidia-uvm 238:0', '/dev/nvidia-uvm-tools 238:1', '/dev/nvidia0 195:0', '/dev/nvidiactl 195:255'],
+    cdi: ['0', 'GPU-8b472ccd-7f02-9c7a-ca0f-35527f14b320', 'all'],
+  },
+  'rhel-2gpu': {
+    driver: '550.54.15',
+    gpus: [['GPU-2f6b0c1e-7a3d-4e59-9b18-5c0d4a7e3b21', 0], ['GPU-9d41e8a2-36c7-4f0b-8e25-b7a1c6d05f94', 3]],
+    nodes: [
+      '/dev/dri/card1 226:1', '/dev/dri/card2 226:2', '/dev/dri/renderD128 226:128', '/dev/dri/renderD129 226:129',
+      '/dev/nvidia-modeset 195:254', '/dev/nvidia-uvm 511:0', '/dev/nvidia-uvm-tools 511:1', '/dev/nvidia0 195:0', '/dev/nvidia3 195:3', '/dev/nvidiactl 195:255',
+    ],
+    cdi: ['0', '1', 'GPU-2f6b0c1e-7a3d-4e59-9b18-5c0d4a7e3b21', 'GPU-9d41e8a2-36c7-4f0b-8e25-b7a1c6d05f94', 'all'],
+  },
+  'no-driver': { driver: null, gpus: [], nodes: [], cdi: [] },
+};
+
+/** Every device node a manifest or spec names anywhere, as "path major:minor" (container paths). */
+function nodesIn(value: unknown, out = new Set<string>()): Set<string> {
+  if (Array.isArray(value)) for (const v of value) nodesIn(v, out);
+  else if (value && typeof value === 'object') {
+    const v = value as Record<string, unknown>;
+    if (typeof v.path === 'string' && v.path.startsWith('/dev/') && typeof v.major === 'number') out.add(`${v.path} ${v.major}:${v.minor}`);
+    for (const x of Object.values(v)) nodesIn(x, out);
+  }
+  return out;
+}
+
+/**
+ * A copied fixture host made healthy: the manifest written by the shipped binary (`oci-gpu scan
+ * --output`, with the masked params beside it as the watcher writes them), the CDI spec made from
+ * that manifest (as the watcher makes it), both checked against HEALTHY; a hooks.d entry with an
+ * executable hook; cgroup v2.
+ */
 interface Host {
   root: string;
   manifest: string;
@@ -76,11 +116,19 @@ function makeHost(t: ExecutionContext, name: FixtureHostName, o: { cgroup?: 'v2'
     mkdirSync(path.join(root, 'sys/fs/cgroup/devices'), { recursive: true });
     mkdirSync(path.join(root, 'sys/fs/cgroup/unified'), { recursive: true });
   }
-  // As the watcher writes it: the masked params beside it.
-  const manifest = withParamsMask(scanHost(createHostFs(root)), h.manifest);
-  writeManifest(h.manifest, manifest);
   const cdi = path.join(h.runCdi, 'oci-gpu.json');
-  writeFileSync(cdi, JSON.stringify(buildCdiSpec(manifest, { kind: 'nvidia.com/gpu' }), null, 2) + '\n');
+  execFileSync(CLI_BIN, ['scan', '--root', root, '--output', h.manifest], { stdio: 'ignore' });
+  const want = HEALTHY[name];
+  if (!want) throw new Error(`no literal expectations for the ${name} fixture host in HEALTHY`);
+  const manifest = JSON.parse(readFileSync(h.manifest, 'utf8')) as Manifest;
+  const spec = buildCdiSpec(manifest, { kind: 'nvidia.com/gpu' });
+  writeFileSync(cdi, JSON.stringify(spec, null, 2) + '\n');
+  const rootless = (set: Set<string>) => [...set].map((n) => n.replace(root, '')).sort();
+  t.deepEqual(
+    { driver: manifest.driver?.version ?? null, gpus: manifest.gpus.map((g) => [g.uuid, g.minor]), nodes: rootless(nodesIn(manifest)), kind: spec.kind, cdi: spec.devices.map((d) => d.name).sort() },
+    { driver: want.driver, gpus: want.gpus, nodes: want.nodes, kind: 'nvidia.com/gpu', cdi: want.cdi },
+    `the healthy ${name} host's manifest and CDI spec`,
+  );
   writeFileSync(h.hookBin, '#!/bin/sh\nexit 0\n');
   chmodSync(h.hookBin, 0o755);
   writeHookEntry(path.join(h.usrHooks, 'oci-gpu.json'), h.hookBin);
@@ -268,12 +316,13 @@ test('--help documents the exit statuses; a bad flag is a usage error (exit 2)',
 
 // -------------------------------------------------------------------------------------- containers
 
-const podmanReason = IS_ROOT ? podmanUnavailableReason() : 'needs root';
-const podmanTest = podmanReason === undefined ? test : test.skip;
-const pwhy = podmanReason === undefined ? '' : ` [skipped: ${podmanReason}]`;
+const { test: podmanTest, why: pwhy, skipped: podmanSkipped } = podmanTests();
+// The broken-cgroup diagnosis reads a v1 devices.list here (on v2 it reads the config: cgroupFromConfig).
+const v1 = podmanTests(CGROUP_V1);
 
-test.before('hook binary and h200 manifest', async () => {
-  if (podmanReason !== undefined) return;
+test.before('hook binary and h200 manifest', async (t) => {
+  if (podmanSkipped) return;
+  t.is(podmanUnavailableReason(), undefined);
   await Promise.all([hookBinary(), fixtureManifest('h200')]);
 });
 
@@ -316,7 +365,7 @@ podmanTest(`container with NVIDIA_VISIBLE_DEVICES but no hook: "the hook was not
   t.regex(report.firstBroken!.message, /^no \/dev\/nvidia\* in the container although it asked for all GPUs with utility,compute via NVIDIA_VISIBLE_DEVICES: the hook was not triggered/);
 });
 
-podmanTest(`nodes bind-mounted (-v) without a cgroup rule: cgroup link broken, EPERM, NVML Unknown Error${pwhy}`, async (t) => {
+v1.test(`nodes bind-mounted (-v) without a cgroup rule: cgroup link broken, EPERM, NVML Unknown Error${v1.why}`, async (t) => {
   const dir = tempDir('fake-dev');
   await mknodFake(path.join(dir, 'nvidia0'), 195, 0);
   await mknodFake(path.join(dir, 'nvidiactl'), 195, 255);
