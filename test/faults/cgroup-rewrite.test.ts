@@ -15,18 +15,17 @@ import path from 'node:path';
 import { devicesCgroupPath } from '../../src/hook/legacy.js';
 import type { OciDeviceCgroup } from '../../src/model/oci.js';
 import { ENXIO, EPERM, fixtureManifest, hookBinary, RUNTIME_PATHS, show, tempDir, writeHooksDir } from '../helpers/hook-env.js';
-import { PODMAN, podmanUnavailableReason, run, RUNTIMES, TEST_IMAGE, type Runtime } from '../helpers/podman.js';
-import { IS_ROOT } from '../helpers/root.js';
+import { PODMAN, podmanTests, podmanUnavailableReason, run, RUNTIMES, TEST_IMAGE, type Runtime } from '../helpers/podman.js';
+import { CGROUP_V1 } from '../helpers/needs.js';
 
 const DEVICES_MOUNT = '/sys/fs/cgroup/devices';
-const v1 = existsSync(path.join(DEVICES_MOUNT, 'devices.allow'));
-const rootTest = IS_ROOT && v1 ? test.serial : test.skip;
-const why = !IS_ROOT ? ' [skipped: needs root]' : !v1 ? ' [skipped: no cgroup v1 devices controller here]' : '';
+// Rewrites a cgroup v1 devices controller: named for it, and skipped on other hosts.
+const { serial: rootTest, why, skipped } = podmanTests(CGROUP_V1);
 
 type Path = 'precreate' | 'legacy';
 
 test.before('environment, binary, fixture', async (t) => {
-  if (!IS_ROOT || !v1) return;
+  if (skipped) return;
   t.is(podmanUnavailableReason(), undefined);
   await hookBinary();
   await fixtureManifest('h200');

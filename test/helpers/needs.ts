@@ -69,7 +69,7 @@ export function systemdIsPid1(): boolean {
 /** A host where systemd is not PID 1 (this VM, the GPU lab host): what install and postinst say there. */
 export const NO_SYSTEMD: Need = {
   installable: false,
-  label: 'systemd not running',
+  label: 'host without systemd as PID 1',
   missing: () => (systemdIsPid1() ? 'systemd is PID 1 here' : undefined),
 };
 

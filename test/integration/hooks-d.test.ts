@@ -7,8 +7,7 @@
 import test from 'ava';
 import { INSTALL_PATHS } from '../../src/core/install/install-layout.js';
 import { fixtureManifest, hookBinary, repoHooksD, show, writeHooksDir, type HooksDEntry } from '../helpers/hook-env.js';
-import { podmanRun, podmanUnavailableReason, RUNTIMES, type Runtime } from '../helpers/podman.js';
-import { IS_ROOT, rootTest, NEEDS_ROOT as why } from '../helpers/root.js';
+import { podmanRun, podmanTests, podmanUnavailableReason, RUNTIMES, type Runtime } from '../helpers/podman.js';
 
 // Podman 4.x: runtime-spec stages plus its one extension stage.
 const STAGES = ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop', 'precreate'];
@@ -184,8 +183,10 @@ test('hooks.d/oci-gpu-nvidia-env.json triggers on every container', (t) => {
 
 // ------------------------------------------------------------------------------- real Podman
 
+const pod = podmanTests();
+
 test.before(async (t) => {
-  if (!IS_ROOT) return;
+  if (pod.skipped) return;
   t.is(podmanUnavailableReason(), undefined);
   await hookBinary();
   await fixtureManifest('rhel-2gpu');
@@ -213,7 +214,7 @@ const podmanTriggers = test.macro({
     const wrong = cases.filter((c) => observed[c.name] !== c.trigger).map((c) => `${c.name}: ${c.trigger ? 'not triggered' : 'triggered'}`);
     t.deepEqual(wrong, [], `Podman does not trigger the default entries (${DEFAULT_FILES.join(', ')}) as documented`);
   },
-  title: (_ = '', runtime: Runtime) => `${runtime}: Podman triggers the default hooks.d entries exactly on the GPU annotations${why}`,
+  title: (_ = '', runtime: Runtime) => `${runtime}: Podman triggers the default hooks.d entries exactly on the GPU annotations${pod.why}`,
 });
 
-for (const runtime of RUNTIMES) rootTest(podmanTriggers, runtime);
+for (const runtime of RUNTIMES) pod.test(podmanTriggers, runtime);

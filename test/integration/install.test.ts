@@ -7,11 +7,13 @@ import { chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'nod
 import path from 'node:path';
 import { cliBinary, ENXIO, fixtureManifest, makeBundle, parseProbe, PROBE, show, tempDir } from '../helpers/hook-env.js';
 import { cli, diffSnapshots, snapshot } from '../helpers/install-env.js';
-import { podmanRun, podmanUnavailableReason, run } from '../helpers/podman.js';
+import { podmanRun, podmanTests, podmanUnavailableReason, run } from '../helpers/podman.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { IS_ROOT, rootTest, NEEDS_ROOT as why } from '../helpers/root.js';
 
 const NOBODY = 65534;
+// The tests that run a container need podman's prerequisites (runc, the test rootfs); the rest only root.
+const pod = podmanTests();
 
 test.before('the binary and a fixture manifest', async () => {
   if (!IS_ROOT) return;
@@ -159,7 +161,7 @@ const DAEMON_JSON = `{
 }
 `;
 
-rootTest(`--docker: merged into an existing daemon.json (backup once), its entry runs a GPU container with runc, uninstall takes only our entry${why}`, async (t) => {
+pod.test(`--docker: merged into an existing daemon.json (backup once), its entry runs a GPU container with runc, uninstall takes only our entry${pod.why}`, async (t) => {
   const m = await fixtureManifest('h200');
   const prefix = prefixDir('docker');
   const file = path.join(prefix, 'etc/docker/daemon.json');
@@ -204,7 +206,7 @@ rootTest(`--docker refuses an unparsable daemon.json in one line naming it, and 
   t.deepEqual(diffSnapshots(before, snapshot(prefix)), { gone: [], added: [], changed: [] });
 });
 
-rootTest(`Podman runs the installed hooks.d entry (--hooks-dir of the prefix): GPU 0 allowed by the device cgroup${why}`, async (t) => {
+pod.test(`Podman runs the installed hooks.d entry (--hooks-dir of the prefix): GPU 0 allowed by the device cgroup${pod.why}`, async (t) => {
   t.is(podmanUnavailableReason(), undefined);
   const m = await fixtureManifest('h200');
   const prefix = prefixDir('podman');

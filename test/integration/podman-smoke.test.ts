@@ -1,20 +1,20 @@
 // Proves the integration environment works, with crun and runc: containers start, a hooks.d precreate
 // hook fires only for annotated containers, and a fake /dev/nvidia0 passed with --device is allowed by
 // the device cgroup (ENXIO: no driver behind it) while the same node bind-mounted without a rule is not
-// (EPERM). Needs root and scripts/setup-host.sh; skipped (with the reason) only when not root.
+// (EPERM). Needs root and scripts/setup-host.sh: skipped with the reason without them, except under
+// test:all, where a missing prerequisite fails.
 import test from 'ava';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { RUNTIMES, mknodFake, podmanRun, podmanUnavailableReason, type RunResult, type Runtime } from '../helpers/podman.js';
+import { RUNTIMES, mknodFake, podmanRun, podmanTests, podmanUnavailableReason, type RunResult, type Runtime } from '../helpers/podman.js';
 import { validateOciConfig } from '../helpers/schema.js';
-import { IS_ROOT, rootTest } from '../helpers/root.js';
 
-// Not root: every test is registered as skipped, its title saying why (ava runs no hook, so no t.log).
-const why = IS_ROOT ? '' : ' [skipped: needs root, run `npm run test:all` as root]';
+const { test: podmanTest, why, skipped } = podmanTests();
 
 test.before('environment', (t) => {
-  // As root nothing may be missing: say what to run instead of failing every container.
+  if (skipped) return;
+  // Nothing may be missing here: say what to run instead of failing every container.
   t.is(podmanUnavailableReason(), undefined);
 });
 
@@ -115,9 +115,9 @@ const fakeDeviceOpens = test.macro({
 });
 
 for (const [i, runtime] of RUNTIMES.entries()) {
-  rootTest(startsTrue, runtime, false);
-  rootTest(startsTrue, runtime, true);
-  rootTest(hookFiresOnAnnotation, runtime, false);
-  rootTest(hookFiresOnAnnotation, runtime, true);
-  rootTest(fakeDeviceOpens, runtime, i);
+  podmanTest(startsTrue, runtime, false);
+  podmanTest(startsTrue, runtime, true);
+  podmanTest(hookFiresOnAnnotation, runtime, false);
+  podmanTest(hookFiresOnAnnotation, runtime, true);
+  podmanTest(fakeDeviceOpens, runtime, i);
 }

@@ -23,12 +23,16 @@ import {
   type Bundle,
   type ProbeResult,
 } from '../helpers/hook-env.js';
-import { run, RUNTIMES, type Runtime } from '../helpers/podman.js';
+import { podmanTests, podmanUnavailableReason, run, RUNTIMES, type Runtime } from '../helpers/podman.js';
 import { validateOciConfig } from '../helpers/schema.js';
 import { IS_ROOT, rootTest, NEEDS_ROOT as why } from '../helpers/root.js';
 
-test.before('binary and fixtures', async () => {
+// Bundles need runc, crun and the test rootfs (podman's prerequisites); --help only root.
+const pod = podmanTests();
+
+test.before('binary and fixtures', async (t) => {
   if (!IS_ROOT) return;
+  if (!pod.skipped) t.is(podmanUnavailableReason(), undefined);
   await hookBinary();
   await Promise.all([fixtureManifest('h200'), fixtureManifest('rhel-2gpu')]);
 });
@@ -72,7 +76,7 @@ const wrappedRun = test.macro({
     t.is(edited.root.readonly, true);
     t.is((statSync(b.config).mode & 0o777).toString(8), '644', 'the config keeps its mode');
   },
-  title: (_ = '', runtime: Runtime) => `${runtime}: oci-gpu-runtime run (read-only rootfs) gives GPU 1 = /dev/nvidia3, ld cache, nvidia-smi, exit status 7${why}`,
+  title: (_ = '', runtime: Runtime) => `${runtime}: oci-gpu-runtime run (read-only rootfs) gives GPU 1 = /dev/nvidia3, ld cache, nvidia-smi, exit status 7${pod.why}`,
 });
 
 const createStart = test.macro({
@@ -124,7 +128,7 @@ const createStart = test.macro({
     const directDelMissing = await direct(['delete', id]);
     t.is(wrapDelMissing.exitCode, directDelMissing.exitCode);
   },
-  title: (_ = '', runtime: Runtime) => `${runtime}: create+start+delete through oci-gpu-runtime; state, list, delete pass straight through${why}`,
+  title: (_ = '', runtime: Runtime) => `${runtime}: create+start+delete through oci-gpu-runtime; state, list, delete pass straight through${pod.why}`,
 });
 
 const untouched = test.macro({
@@ -141,7 +145,7 @@ const untouched = test.macro({
     t.is(after.mtimeMs, before.mtime, 'config.json was rewritten');
     t.is(after.ino, before.ino, 'config.json was replaced');
   },
-  title: (_ = '', runtime: Runtime) => `${runtime}: a bundle that asks for nothing is not rewritten (bytes, mtime, inode) and exit 3 comes back${why}`,
+  title: (_ = '', runtime: Runtime) => `${runtime}: a bundle that asks for nothing is not rewritten (bytes, mtime, inode) and exit 3 comes back${pod.why}`,
 });
 
 const refused = test.macro({
@@ -160,14 +164,14 @@ const refused = test.macro({
     const state = await run(RUNTIME_PATHS[runtime], ['--root', b.stateRoot, 'state', id]);
     t.not(state.exitCode, 0, 'the runtime was started anyway');
   },
-  title: (_ = '', runtime: Runtime) => `${runtime}: an unknown GPU is refused in one line before the runtime runs${why}`,
+  title: (_ = '', runtime: Runtime) => `${runtime}: an unknown GPU is refused in one line before the runtime runs${pod.why}`,
 });
 
 for (const runtime of RUNTIMES) {
-  rootTest(wrappedRun, runtime);
-  rootTest(createStart, runtime);
-  rootTest(untouched, runtime);
-  rootTest(refused, runtime);
+  pod.test(wrappedRun, runtime);
+  pod.test(createStart, runtime);
+  pod.test(untouched, runtime);
+  pod.test(refused, runtime);
 }
 
 rootTest(`oci-gpu-runtime --help and a missing runtime binary${why}`, async (t) => {

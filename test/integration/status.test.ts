@@ -3,7 +3,7 @@ import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FIXTURE_DRIVER, makeWatchPaths, runCli, startWatch, type WatchPaths, type WatchProcess } from '../helpers/watch.js';
-import { IS_ROOT } from '../helpers/root.js';
+import { NEEDS_ROOT, rootSerial } from '../helpers/root.js';
 import { cliBinary } from '../helpers/hook-env.js';
 
 // The watcher and the CLI run as the shipped binary.
@@ -11,7 +11,8 @@ test.before(async () => {
   await cliBinary();
 });
 
-const serial = IS_ROOT ? test.serial : test.skip;
+// Not root: skipped, the reason in each title (the watcher scans a fixture host: mknod).
+const serial = rootSerial;
 
 const UUID = 'GPU-8b472ccd-7f02-9c7a-ca0f-35527f14b320';
 
@@ -27,7 +28,7 @@ async function watched(t: ExecutionContext): Promise<WatchPaths & { daemon: Watc
   return { ...p, daemon };
 }
 
-serial('fresh manifest: human output names driver, GPU and watcher; exit 0', async (t) => {
+serial(`fresh manifest: human output names driver, GPU and watcher; exit 0${NEEDS_ROOT}`, async (t) => {
   const p = await watched(t);
   const r = runCli(['status', '--manifest', p.manifest]);
   t.is(r.code, 0, r.stdout + r.stderr);
@@ -41,7 +42,7 @@ serial('fresh manifest: human output names driver, GPU and watcher; exit 0', asy
   t.is(lines.at(-1), 'OK');
 });
 
-serial('fresh manifest: --json is one object with ok true; exit 0', async (t) => {
+serial(`fresh manifest: --json is one object with ok true; exit 0${NEEDS_ROOT}`, async (t) => {
   const p = await watched(t);
   const r = runCli(['status', '--manifest', p.manifest, '--json']);
   t.is(r.code, 0, r.stdout + r.stderr);
@@ -52,7 +53,7 @@ serial('fresh manifest: --json is one object with ok true; exit 0', async (t) =>
   t.like(s.watcher, { schema: 'oci-gpu.watch-status/v1', pid: p.daemon.pid, writes: 1, lastError: null, udev: false });
 });
 
-serial('missing manifest: exit 3 and one line naming the file; --json says ok false', (t) => {
+serial(`missing manifest: exit 3 and one line naming the file; --json says ok false${NEEDS_ROOT}`, (t) => {
   const dir = fs.mkdtempSync('/tmp/oci-gpu-status-');
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'manifest.json');
@@ -65,7 +66,7 @@ serial('missing manifest: exit 3 and one line naming the file; --json says ok fa
   t.like(JSON.parse(j.stdout), { manifest: file, ok: false, driver: null, gpus: [], watcher: null });
 });
 
-serial('unparsable manifest: exit 3, one line naming the file', (t) => {
+serial(`unparsable manifest: exit 3, one line naming the file${NEEDS_ROOT}`, (t) => {
   const dir = fs.mkdtempSync('/tmp/oci-gpu-status-');
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'manifest.json');
@@ -76,7 +77,7 @@ serial('unparsable manifest: exit 3, one line naming the file', (t) => {
   t.true(r.stderr.startsWith(`oci-gpu status: manifest "${file}" is not valid JSON`), r.stderr);
 });
 
-serial('stale manifest (the driver changed under it): exit 3, human and --json', async (t) => {
+serial(`stale manifest (the driver changed under it): exit 3, human and --json${NEEDS_ROOT}`, async (t) => {
   const p = await watched(t);
   await p.daemon.stop(); // so it cannot catch up with the change (it would, on its safety rescan)
   fs.writeFileSync(path.join(p.root, 'sys/module/nvidia/version'), '580.172.08\n');

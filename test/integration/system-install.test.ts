@@ -5,8 +5,9 @@
 // hooks.d entry in its default /usr/share/containers/oci/hooks.d, which names the installed hook),
 // with Node.js made unreachable (/usr/bin/node masked in a private mount namespace), and
 // `dpkg --purge` must leave every listed folder as it found it. Serial, under the system-install
-// lock; whatever happens, the package is purged at the end. Needs root.
-import test from 'ava';
+// lock; whatever happens, the package is purged at the end. Needs root and podman; tied to a host
+// where systemd is not PID 1 (what install and postinst say there; on a systemd host they would start
+// the unit), skipped on others.
 import { lstatSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { buildFixtureHost } from '../../scripts/fixture-host.js';
@@ -14,10 +15,10 @@ import { cliBinary, show, tempDir } from '../helpers/hook-env.js';
 import { present, withSystemLock } from '../helpers/install-env.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { cli } from '../helpers/install-env.js';
-import { podmanRun, podmanUnavailableReason, run } from '../helpers/podman.js';
-import { IS_ROOT, NEEDS_ROOT as why } from '../helpers/root.js';
+import { NO_SYSTEMD } from '../helpers/needs.js';
+import { podmanRun, podmanTests, podmanUnavailableReason, run } from '../helpers/podman.js';
 
-const rootSerial = IS_ROOT ? test.serial : test.serial.skip;
+const { serial: rootSerial, why } = podmanTests(NO_SYSTEMD);
 
 // What the package and its scripts could touch; compared before install and after purge. Not /run/cdi:
 // other tests (cdi-podman) write their own specs there meanwhile; only our spec's absence is checked,

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../../src/model/logger.js';
 import { KeepWarm, persistencedRunning } from '../../src/watch/keep-warm.js';
-import { IS_ROOT, NEEDS_ROOT, rootTest } from '../helpers/root.js';
+import { NEEDS_ROOT, rootTest } from '../helpers/root.js';
 
 function tree(t: ExecutionContext): string {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'oci-gpu-keep-warm-'));
