@@ -1,8 +1,10 @@
 #!/bin/sh
 # test.sh — `npm test`: compiles (tsc -p .), runs ava over every test with the TAP reporter (shown as it
-# goes), and ends with one line "N passed, N failed[, N skipped]" (todo counts as skipped).
-# Exit status: 0 only when nothing failed. A compile error, a crashed test file or an ava that exits
-# non-zero without reporting a failure each count as one failure, so a broken run never reads "0 failed".
+# goes), and ends with one line "N passed, N failed[, N skipped]" (todo counts as skipped), after a line
+# naming each failed hook and each timed-out test (scripts/tap-summary.sh).
+# Exit status: 0 only when nothing failed. Failed = failing tests + failing hooks + tests a failed
+# before hook kept from running; a compile error, a crashed test file or an ava that exits non-zero
+# without reporting a failure each count as one more, so a broken run never reads "0 failed".
 # Extra arguments go to ava (e.g. `npm test -- test/unit/foo.test.ts`).
 set -eu
 
@@ -31,34 +33,9 @@ fi
 
 echo "# ava --tap $*"
 # Only ava's stdout (the TAP stream) is parsed; test output on stderr passes straight through.
-{ node_modules/.bin/ava --tap "$@" || echo $? >"$tmp/ava.rc"; } | tee "$tmp/ava.tap"
+# scripts/ava-tap.mjs makes a timed-out run name its tests and marks failed hooks (see there).
+{ node --import ./scripts/ava-tap.mjs node_modules/ava/entrypoints/cli.mjs --tap "$@" || echo $? >"$tmp/ava.rc"; } | tee "$tmp/ava.tap"
 ava_rc=$(cat "$tmp/ava.rc" 2>/dev/null || echo 0)
 
-# TAP: "ok N - title", "ok N - title # SKIP", "not ok N - title # TODO", "not ok N - title";
-# ava writes crashed files, failed hooks and uncaught errors as "not ok" too.
-counts=$(awk '
-  /^(not )?ok [0-9]+/ {
-    if ($0 ~ / # (SKIP|TODO)( .*)?$/) skipped++
-    else if ($0 ~ /^ok /) passed++
-    else failed++
-  }
-  /^# fail [0-9]+$/ { avafail = $3 }
-  /^1\.\.[0-9]+$/ { plan = 1 }
-  END { printf "%d %d %d %d %d\n", passed, failed, skipped, avafail, plan }
-' "$tmp/ava.tap")
-set -- $counts
-passed=$1 failed=$2 skipped=$3 plan=$5
-# ava's own count also holds the tests that never ran because a before hook of their file failed.
-[ "$4" -gt "$failed" ] && failed=$4
-
-if [ "$ava_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
-  echo "test: ava exited with status $ava_rc without reporting a failed test (counted as 1 failure)" >&2
-  failed=1
-elif [ "$plan" -eq 0 ]; then
-  echo "test: ava ended without a TAP plan, it did not finish (counted as 1 failure)" >&2
-  failed=$((failed + 1))
-fi
-failed=$((failed + extra_failed))
-
-summary "$passed" "$failed" "$skipped"
-[ "$failed" -eq 0 ]
+# Named failed hooks and timed-out tests, then "N passed, N failed[, N skipped]"; exit 0 only when nothing failed.
+sh scripts/tap-summary.sh "$tmp/ava.tap" "$ava_rc" "$extra_failed"
