@@ -36,6 +36,8 @@ const MOUNTS = [
   '/usr/bin/nvidia-smi',
   '/usr/lib/firmware/nvidia/550.54.15/gsp_ga10x.bin',
   '/usr/lib/firmware/nvidia/550.54.15/gsp_tu10x.bin',
+  // The dev link for -lcuda (NVIDIA's create-symlinks), bound read-only from the real file.
+  '/usr/lib64/libcuda.so',
   ...['cuda', 'cudadebugger', 'nvidia-allocator', 'nvidia-cfg', 'nvidia-gpucomp', 'nvidia-ml', 'nvidia-nvvm', 'nvidia-opencl', 'nvidia-pkcs11-openssl3', 'nvidia-pkcs11', 'nvidia-ptxjitcompiler'].map((l) => `/usr/lib64/lib${l}.so.550.54.15`),
 ];
 /** A mount point that would be the driver's (none but MOUNTS may be mounted): Podman's own are elsewhere. */

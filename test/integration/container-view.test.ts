@@ -2,17 +2,21 @@
 // compatibility, MIG and IMEX), through oci-gpu-runtime (the shipped binary) wrapping bare runc and
 // crun on the fixture hosts, and Podman's CDI support for MIG device names. Every device node is
 // opened in the container: ENXIO means the device cgroup allowed it (a fake node has no driver).
-// Needs root.
+// Needs root, runc, crun and the test rootfs (scripts/setup-host.sh).
 import { chmodSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { cliBinary, ENXIO, fixtureManifest, makeBundle, parseProbe, PROBE, RUNTIME_BIN, RUNTIME_PATHS, show, tempDir, type Bundle } from '../helpers/hook-env.js';
 import { podmanRun, podmanTests, podmanUnavailableReason, run, RUNTIMES, type Runtime } from '../helpers/podman.js';
-import { IS_ROOT, rootTest, NEEDS_ROOT as why } from '../helpers/root.js';
 import test from 'ava';
 
-test.before('binary and fixture manifests', async () => {
-  if (!IS_ROOT) return;
+// Bare bundles need runc, crun and the test rootfs: podman's prerequisites (skipped with the reason
+// without them, failed under test:all).
+const { test: bundleTest, why, skipped } = podmanTests();
+
+test.before('binary and fixture manifests', async (t) => {
+  if (skipped) return;
+  t.is(podmanUnavailableReason(), undefined);
   await cliBinary();
   await Promise.all(['h200', 'a100-mig', 'gb200-imex'].map((h) => fixtureManifest(h as 'h200')));
 });
@@ -41,9 +45,9 @@ const migDevice = test.macro({
   },
   title: (_ = '', runtime: Runtime) => `${runtime}: MIG device 0:2 (NVIDIA_VISIBLE_DEVICES) gets the parent GPU node and its GPU and compute instance caps, no other instance's, no config/monitor caps${why}`,
 });
-for (const runtime of RUNTIMES) rootTest(migDevice, runtime);
+for (const runtime of RUNTIMES) bundleTest(migDevice, runtime);
 
-rootTest(`crun: a MIG device by UUID in the annotation, beside the whole GPU 1${why}`, async (t) => {
+bundleTest(`crun: a MIG device by UUID in the annotation, beside the whole GPU 1${why}`, async (t) => {
   const b = await makeBundle('crun', { args: ['sh', '-c', PROBE], annotations: { 'oci-gpu/devices': 'MIG-0a1b2c3d-1111-5222-8333-444455556661,1' } });
   const { r, probe } = await wrapped('crun', 'a100-mig', b);
   t.is(r.exitCode, 0, show(r));
@@ -64,22 +68,22 @@ const refusedMig = test.macro({
   },
   title: (_ = '', env: string) => `refused in one line naming what exists, config untouched: ${env}${why}`,
 });
-rootTest(refusedMig, 'NVIDIA_VISIBLE_DEVICES=0', /asks for GPU 0 \("0"\) whole, but it is split into MIG devices: ask for one of them; GPU 0 has MIG devices 0:0 \(MIG-0a1b2c3d-1111-5222-8333-444455556661, 3g\.40gb\), 0:1 \(.*\), 0:2 \(/);
-rootTest(refusedMig, 'NVIDIA_VISIBLE_DEVICES=1:0', /asks for MIG device "1:0" but GPU 1 is not in MIG mode: ask for it as 1$/);
-rootTest(refusedMig, 'NVIDIA_VISIBLE_DEVICES=0:9', /asks for MIG device "0:9", which does not exist; GPU 0 has MIG devices 0:0/);
-rootTest(refusedMig, 'NVIDIA_VISIBLE_DEVICES=0:one', /"0:one" is not a MIG device: use <GPU index>:<MIG index>, like 0:1$/);
-rootTest(refusedMig, 'NVIDIA_VISIBLE_DEVICES=MIG-00000000-0000-0000-0000-000000000000', /asks for MIG device "MIG-00000000-0000-0000-0000-000000000000", which does not exist; this host has GPU 0: MIG devices 0:0/);
+bundleTest(refusedMig, 'NVIDIA_VISIBLE_DEVICES=0', /asks for GPU 0 \("0"\) whole, but it is split into MIG devices: ask for one of them; GPU 0 has MIG devices 0:0 \(MIG-0a1b2c3d-1111-5222-8333-444455556661, 3g\.40gb\), 0:1 \(.*\), 0:2 \(/);
+bundleTest(refusedMig, 'NVIDIA_VISIBLE_DEVICES=1:0', /asks for MIG device "1:0" but GPU 1 is not in MIG mode: ask for it as 1$/);
+bundleTest(refusedMig, 'NVIDIA_VISIBLE_DEVICES=0:9', /asks for MIG device "0:9", which does not exist; GPU 0 has MIG devices 0:0/);
+bundleTest(refusedMig, 'NVIDIA_VISIBLE_DEVICES=0:one', /"0:one" is not a MIG device: use <GPU index>:<MIG index>, like 0:1$/);
+bundleTest(refusedMig, 'NVIDIA_VISIBLE_DEVICES=MIG-00000000-0000-0000-0000-000000000000', /asks for MIG device "MIG-00000000-0000-0000-0000-000000000000", which does not exist; this host has GPU 0: MIG devices 0:0/);
 
 // --- IMEX channels ---
 
-rootTest(`runc: NVIDIA_IMEX_CHANNELS=1 gets channel 1 only; an unknown channel is refused naming those that exist${why}`, async (t) => {
+bundleTest(`runc: NVIDIA_IMEX_CHANNELS=1 gets channel 1 only; an unknown channel is refused naming those that exist${why}`, async (t) => {
   const b = await makeBundle('runc', { args: ['sh', '-c', PROBE], env: ['NVIDIA_VISIBLE_DEVICES=0', 'NVIDIA_IMEX_CHANNELS=1'] });
   const { r, probe } = await wrapped('runc', 'gb200-imex', b);
   t.is(r.exitCode, 0, show(r));
   t.deepEqual([...probe.nodes.keys()].sort(), ['/dev/nvidia-caps-imex-channels/channel1', '/dev/nvidia0', ...BASE_NODES].sort());
   t.is(probe.nodes.get('/dev/nvidia-caps-imex-channels/channel1')?.open, ENXIO);
 });
-rootTest(refusedMig, 'NVIDIA_IMEX_CHANNELS=7', /asks for IMEX channel 7, which does not exist; this host has 2 IMEX channels: 0, 1$/);
+bundleTest(refusedMig, 'NVIDIA_IMEX_CHANNELS=7', /asks for IMEX channel 7, which does not exist; this host has 2 IMEX channels: 0, 1$/);
 
 // --- dev links ---
 
@@ -97,7 +101,7 @@ const devLinks = test.macro({
   },
   title: (_ = '', runtime: Runtime) => `${runtime}: libcuda.so is there for -lcuda (the driver's libcuda, read-only, no write into the image)${why}`,
 });
-for (const runtime of RUNTIMES) rootTest(devLinks, runtime);
+for (const runtime of RUNTIMES) bundleTest(devLinks, runtime);
 
 // --- params masking ---
 
@@ -128,9 +132,9 @@ const params = test.macro({
   },
   title: (_ = '', runtime: Runtime) => `${runtime}: /proc/driver/nvidia/params reads ModifyDeviceFiles: 0 in the container, read-only${why}`,
 });
-rootTest(params, 'crun');
+bundleTest(params, 'crun');
 
-rootTest(`runc: with the container's real procfs (no NVIDIA params on this machine) the step skips masking and the container starts${why}`, async (t) => {
+bundleTest(`runc: with the container's real procfs (no NVIDIA params on this machine) the step skips masking and the container starts${why}`, async (t) => {
   const b = await makeBundle('runc', { args: ['sh', '-c', 'ls /proc/driver/nvidia 2>&1; echo STARTED'], env: ['NVIDIA_VISIBLE_DEVICES=0'] });
   const { r } = await wrapped('runc', 'h200', b);
   t.is(r.exitCode, 0, show(r));
@@ -166,10 +170,10 @@ const compat = test.macro({
   },
   title: (_ = '', runtime: Runtime, version: string, first: string) => `${runtime}: an image's compat libcuda ${version} on driver 580 → ${first === 'compat' ? 'first in the ld cache' : 'the driver\'s libcuda stays first'}${why}`,
 });
-rootTest(compat, 'runc', '590.44.01', 'compat');
-rootTest(compat, 'crun', '590.44.01', 'compat'); // read-only rootfs
-rootTest(compat, 'runc', '575.51.03', 'driver');
-rootTest(compat, 'crun', '580.82.07', 'driver'); // same branch, newer patch: not forward compatibility
+bundleTest(compat, 'runc', '590.44.01', 'compat');
+bundleTest(compat, 'crun', '590.44.01', 'compat'); // read-only rootfs
+bundleTest(compat, 'runc', '575.51.03', 'driver');
+bundleTest(compat, 'crun', '580.82.07', 'driver'); // same branch, newer patch: not forward compatibility
 
 // --- MIG through Podman's own CDI support ---
 

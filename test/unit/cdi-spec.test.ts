@@ -244,7 +244,7 @@ test('IMEX channels: their own spec, kind nvidia.com/imex-channel (the GPU kind\
   t.false(JSON.stringify(build(t, m)).includes('imex'), 'the GPU spec does not carry them');
 });
 
-test('dev links of the scanned fixture: libcuda.so, libnvidia-opticalflow.so, libGLX_indirect.so.0, gbm/nvidia-drm_gbm.so, read-only binds of the real files', (t) => {
+FIXTURE_HOSTS.test(`dev links of the scanned fixture: libcuda.so, libnvidia-opticalflow.so, libGLX_indirect.so.0, gbm/nvidia-drm_gbm.so, read-only binds of the real files${FIXTURE_HOSTS.why}`, (t) => {
   const m = scanFixture('h200');
   const mounts = Object.values(m.capabilities).flatMap((e) => e.mounts ?? []);
   const at = (p: string) => mounts.find((x) => x.containerPath === p);
