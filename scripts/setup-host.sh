@@ -2,7 +2,9 @@
 # setup-host.sh — prepares this machine for the integration tests (root, idempotent, quiet when all
 # is in place). Network: Debian apt only.
 #   1. apt-installs what is missing of: podman crun runc uidmap gcc libc6-dev gcc-multilib (optional)
-#      python3 util-linux xz-utils mawk gawk busybox systemd (only when systemd-analyze is missing).
+#      python3 util-linux xz-utils mawk gawk busybox systemd (only when systemd-analyze is missing),
+#      docker.io and containerd (their services are not started: the Docker and containerd tests
+#      start their own daemons on temp folders and stop them).
 #   2. /etc/containers/containers.conf: [containers] default_ulimits (this VM lacks CAP_SYS_RESOURCE,
 #      so Podman's default nofile=1048576 makes every container fail with "setrlimit ... not permitted").
 #   3. cgroup hybrid mode: crun refuses to start ("cgroups in hybrid mode not supported, drop all
@@ -71,10 +73,23 @@ for pkg in podman crun runc uidmap gcc libc6-dev python3 util-linux xz-utils maw
 done
 # systemd is only wanted for systemd-analyze; never (re)install it when that is already there.
 command -v systemd-analyze >/dev/null 2>&1 || installed systemd || missing="$missing systemd"
+# Docker (Debian's 20.10) and containerd (1.6) for test/integration/{docker,containerd}.test.ts.
+for pkg in docker.io containerd; do
+  installed "$pkg" || missing="$missing $pkg"
+done
 if [ -n "$missing" ]; then
   say "installing:$missing"
+  # Their maintainer scripts would start dockerd and containerd for the whole machine: a
+  # policy-rc.d that refuses every start keeps them stopped (left alone when one is already there).
+  policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\n# oci-gpu setup-host.sh: no service starts while it installs packages\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+  fi
   # shellcheck disable=SC2086 # word splitting intended
-  apt_install $missing || die "apt-get install failed for:$missing"
+  apt_install $missing || { [ -z "$policy" ] || rm -f "$policy"; die "apt-get install failed for:$missing"; }
+  [ -z "$policy" ] || rm -f "$policy"
 fi
 if ! installed gcc-multilib; then
   say "installing: gcc-multilib"
