@@ -1,8 +1,10 @@
-// The end of `npm test`: ava (with scripts/ava-tap.mjs loaded, as scripts/test.sh runs it) on small
-// test files made to fail in each way, its TAP stream summed up by scripts/tap-summary.sh. Every
-// failing test and every failing hook counts, tests a failed before hook kept from running count,
-// and tests that timed out (their own t.timeout, or ava's inactivity timeout, which crashed ava 7's
-// TAP reporter) are named.
+// The test harness itself, on small test files in a temp project run by the real ava:
+// - the end of `npm test`: ava with scripts/ava-tap.mjs loaded (as scripts/test.sh runs it), its TAP
+//   stream summed up by scripts/tap-summary.sh. Every failing test and every failing hook counts,
+//   tests a failed before hook kept from running count, and tests that timed out (their own
+//   t.timeout, or ava's inactivity timeout, which crashed ava 7's TAP reporter) are named;
+// - test/helpers/needs.ts: a missing prerequisite is a skip with the reason outside test:all and a
+//   failure under it; a kind of host the test is tied to is named and skips either way.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -17,14 +19,14 @@ interface Summary {
 }
 
 /** Runs ava as test.sh does on `files` (name → source) in a temp project, then tap-summary.sh on its TAP. */
-function runProject(t: { teardown(fn: () => void): void }, files: Record<string, string>, timeout = '3m'): Summary {
+function runProject(t: { teardown(fn: () => void): void }, files: Record<string, string>, timeout = '3m', extraEnv: Record<string, string> = {}): Summary {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'oci-gpu-tap-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ type: 'module', ava: { files: ['t/*.test.js'], timeout, workerThreads: false } }));
   symlinkSync(path.join(REPO_ROOT, 'node_modules'), path.join(dir, 'node_modules'));
   mkdirSync(path.join(dir, 't'));
   for (const [name, source] of Object.entries(files)) writeFileSync(path.join(dir, 't', name), `import test from 'ava';\n${source}\n`);
-  const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: dir };
+  const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: dir, ...extraEnv };
   const ava = spawnSync(process.execPath, ['--import', path.join(REPO_ROOT, 'scripts/ava-tap.mjs'), path.join(REPO_ROOT, 'node_modules/ava/entrypoints/cli.mjs'), '--tap'], { cwd: dir, env, encoding: 'utf8', timeout: 120_000 });
   const tapFile = path.join(dir, 'ava.tap');
   writeFileSync(tapFile, ava.stdout);
@@ -73,4 +75,39 @@ test('a clean run: N passed, 0 failed, exit 0; skipped and todo tests are counte
   const r = runProject(t, { 'ok.test.js': "test('a', (t) => t.pass());\ntest.skip('b', (t) => t.pass());\ntest.todo('c');" });
   t.is(lastLine(r.out), '1 passed, 0 failed, 2 skipped', r.out);
   t.is(r.status, 0);
+});
+
+// --- needs.ts ---
+
+const NEEDS = path.join(REPO_ROOT, 'dist/test/helpers/needs.js');
+const gated = [
+  `import { needs, need } from ${JSON.stringify(NEEDS)};`,
+  "const missing = needs(need(() => 'frobnicator is missing'));",
+  "const host = needs({ installable: false, label: 'frob host', missing: () => 'this is no frob host' });",
+  "const present = needs(need(() => undefined));",
+  "let before = 0;",
+  "missing.test.before(() => { before++; });",
+  "missing.test(`needs the frobnicator${missing.why}`, (t) => t.pass());",
+  "missing.serial(`serial, needs the frobnicator${missing.why}`, (t) => t.pass());",
+  "host.test(`on a frob host${host.why}`, (t) => t.pass());",
+  "present.test(`needs nothing missing${present.why}`, (t) => t.is(before, 1));",
+].join('\n');
+
+test('needs(): a missing prerequisite is a skip with the reason outside test:all; a host kind is named and skipped', (t) => {
+  const r = runProject(t, { 'gated.test.js': gated });
+  t.regex(r.tap, /^ok \d+ - needs the frobnicator \[skipped: frobnicator is missing\] # SKIP$/m, r.tap);
+  t.regex(r.tap, /^ok \d+ - serial, needs the frobnicator \[skipped: frobnicator is missing\] # SKIP$/m, r.tap);
+  t.regex(r.tap, /^ok \d+ - on a frob host \[frob host only; skipped: this is no frob host\] # SKIP$/m, r.tap);
+  t.regex(r.tap, /^ok \d+ - needs nothing missing$/m, 'a skipped gate keeps test.before (it ran once)');
+  t.is(lastLine(r.out), '1 passed, 0 failed, 3 skipped', r.out);
+});
+
+test('needs(): under test:all (OCI_GPU_TEST_ALL=1) a missing prerequisite fails each test with the reason; a host kind still skips', (t) => {
+  const r = runProject(t, { 'gated.test.js': gated }, '3m', { OCI_GPU_TEST_ALL: '1' });
+  t.regex(r.tap, /^not ok \d+ - needs the frobnicator$/m, r.tap);
+  t.regex(r.tap, /^not ok \d+ - serial, needs the frobnicator$/m, r.tap);
+  t.regex(r.tap, /a prerequisite is missing \(under test:all it must be in place\): frobnicator is\s+missing/, r.tap);
+  t.regex(r.tap, /^ok \d+ - on a frob host \[frob host only; skipped: this is no frob host\] # SKIP$/m, r.tap);
+  t.is(lastLine(r.out), '1 passed, 2 failed, 1 skipped', r.out);
+  t.is(r.status, 1);
 });
