@@ -208,7 +208,7 @@ const A100_MIG = [
 ];
 const migView = (m: Manifest) => m.gpus.map((g) => g.mig?.map((d) => [d.index, d.uuid, d.gpuInstance, d.computeInstance, d.profile, (d.edits.deviceNodes ?? []).map((n) => n.path)]) ?? null);
 
-rootTest('a100-mig in-process (MIG data handed in as NVML would give it): GPU 0 split into three MIG devices with their caps, GPU 1 whole', (t) => {
+rootTest(`a100-mig in-process (MIG data handed in as NVML would give it): GPU 0 split into three MIG devices with their caps, GPU 1 whole${NEEDS_ROOT}`, (t) => {
   const asked: string[][] = [];
   const m = scanHost(createHostFs(buildFixtureHost('a100-mig')), new Date(), {
     mig: (lib) => {
@@ -226,13 +226,13 @@ rootTest('a100-mig in-process (MIG data handed in as NVML would give it): GPU 0 
   t.regex(m.driver!.maskedParams, /^ModifyDeviceFiles: 0$/m);
 });
 
-rootTest('a100-mig: MIG instances that cannot be enumerated leave GPU 0 offered neither whole nor in parts, with a warning', (t) => {
+rootTest(`a100-mig: MIG instances that cannot be enumerated leave GPU 0 offered neither whole nor in parts, with a warning${NEEDS_ROOT}`, (t) => {
   const m = scanHost(createHostFs(buildFixtureHost('a100-mig')), new Date(), { mig: () => ({ list: () => { throw new Error('NVML nvmlInit failed: Driver Not Loaded'); } }) });
   t.deepEqual(migView(m), [[], null]);
   t.deepEqual(m.warnings, ['GPU 0000:07:00.0 has MIG instances but they cannot be enumerated: NVML nvmlInit failed: Driver Not Loaded; its MIG devices are not offered']);
 });
 
-rootTest('a100-mig through the shipped binary: NVML is reached through FFI (the fixture\'s fake libnvidia-ml), MIG devices and dev links in the manifest', (t) => {
+rootTest(`a100-mig through the shipped binary: NVML is reached through FFI (the fixture's fake libnvidia-ml), MIG devices and dev links in the manifest${NEEDS_ROOT}`, (t) => {
   const r = cli(['scan', '--root', buildFixtureHost('a100-mig'), '--json']);
   t.is(r.code, 0, r.err);
   const m = JSON.parse(r.out) as Manifest;
@@ -240,7 +240,7 @@ rootTest('a100-mig through the shipped binary: NVML is reached through FFI (the 
   t.deepEqual(m.warnings, []);
 });
 
-rootTest('gb200-imex: IMEX channels 0 and 1 by number; h200 (the real host) has the major but no channel', (t) => {
+rootTest(`gb200-imex: IMEX channels 0 and 1 by number; h200 (the real host) has the major but no channel${NEEDS_ROOT}`, (t) => {
   const m = scan('gb200-imex');
   t.deepEqual(m.imexChannels.map((n) => [n.path, n.major, n.minor]), [
     ['/dev/nvidia-caps-imex-channels/channel0', 236, 0],
