@@ -1,6 +1,7 @@
 import { createHostFs } from '../adapters/host-fs.js';
 import { writeFileAtomic } from '../adapters/atomic-write.js';
 import { loadConfig } from '../adapters/config-file.js';
+import { withParamsMask } from '../core/manifest/driver-params.js';
 import { buildCdiSpec } from '../core/plan/cdi-spec.js';
 import { scanHost } from '../discover/scan.js';
 import { UsageError } from '../errors.js';
@@ -34,7 +35,8 @@ export function runCdi(argv: string[], io: Io): number {
     throw new UsageError(`oci-gpu cdi: expected "generate"${positionals.length ? `, got "${positionals.join(' ')}"` : ''} (see \`oci-gpu cdi --help\`)`);
   }
   const config = loadConfig(values);
-  const manifest = scanHost(createHostFs(config.root));
+  // The masked params file the watcher keeps beside the configured manifest (skipped at start when absent).
+  const manifest = withParamsMask(scanHost(createHostFs(config.root)), config.manifest);
   const spec = buildCdiSpec(manifest, { kind: values.kind ?? config.cdi.kind, container: config.container });
   const json = JSON.stringify(spec, null, 2) + '\n';
   for (const w of manifest.warnings) io.err(`oci-gpu: warning: ${w}\n`);

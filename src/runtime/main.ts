@@ -86,16 +86,48 @@ export async function editBundle(bundle: string, options: { manifest?: string; c
 /** Runs the wrapper: edit on create/run, then the real runtime; resolves to its exit status. */
 export async function runtimeMain(argv: string[]): Promise<number> {
   let runtime = '/usr/bin/runc';
+  let rest: string[] = [];
   try {
-    const { own, rest } = splitArgs(argv);
-    if (rest[0] === '--help' && !own.runtime) return process.stdout.write(RUNTIME_HELP), 0;
-    runtime = own.runtime ?? loadConfig(own).runtime.path;
+    const split = splitArgs(argv);
+    rest = split.rest;
+    if (rest[0] === '--help' && !split.own.runtime) return process.stdout.write(RUNTIME_HELP), 0;
+    runtime = split.own.runtime ?? loadConfig(split.own).runtime.path;
     const { command, bundle } = findCommand(rest, process.cwd());
-    if (command === 'create' || command === 'run') await editBundle(bundle, own);
+    if (command === 'create' || command === 'run') await editBundle(bundle, split.own);
     return await exec(runtime, rest);
   } catch (error) {
-    process.stderr.write(errorLine('oci-gpu-runtime', error, process.env.OCI_GPU_DEBUG === '1'));
+    const line = errorLine('oci-gpu-runtime', error, process.env.OCI_GPU_DEBUG === '1');
+    process.stderr.write(line);
+    writeRuntimeLog(rest, line);
     return exitCodeOf(error);
+  }
+}
+
+/**
+ * Appends our one line to the runtime's --log file, as runc writes its own errors there: Docker
+ * and containerd show a failed runtime's error from that file, not from its stderr. JSON with
+ * --log-format json (what they pass), text otherwise; a log that cannot be written is no error.
+ */
+export function writeRuntimeLog(args: string[], line: string): void {
+  // Global flags come before the subcommand; those of GLOBAL_WITH_VALUE take the next argument.
+  const value = (flag: string) => {
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i]!;
+      if (a === flag) return args[i + 1];
+      if (a.startsWith(`${flag}=`)) return a.slice(flag.length + 1);
+      if (GLOBAL_WITH_VALUE.has(a)) i++;
+      else if (!a.startsWith('-')) break;
+    }
+    return undefined;
+  };
+  const file = value('--log');
+  if (!file || !path.isAbsolute(file)) return;
+  const msg = line.trimEnd();
+  const text = value('--log-format') === 'json' ? `${JSON.stringify({ level: 'error', msg, time: new Date().toISOString() })}\n` : `${msg}\n`;
+  try {
+    fs.appendFileSync(file, text);
+  } catch {
+    // the caller still gets our exit status and stderr
   }
 }
 

@@ -93,8 +93,8 @@ serial(`ctr run with NVIDIA_VISIBLE_DEVICES=7 (no such GPU) fails, and no contai
   t.is((await ctr(daemon!.socket, NAMESPACE, ['tasks', 'list', '--quiet'])).stdout.trim(), '', 'a task was left');
 });
 
-// Known failure until oci-gpu-runtime also writes its line to runc's --log file (see docker.test.ts).
-(gate.skipped ? gate.serial : test.serial.failing)(`[known failure: oci-gpu-runtime does not write runc's --log file] ctr's error for NVIDIA_VISIBLE_DEVICES=7 is our one line${gate.why}`, async (t) => {
+// oci-gpu-runtime writes its one line to runc's --log file, where containerd reads a runtime's error.
+gate.serial(`ctr's error for NVIDIA_VISIBLE_DEVICES=7 is our one line${gate.why}`, async (t) => {
   const r = await ctrRun(['NVIDIA_VISIBLE_DEVICES=7'], 'echo RAN');
   t.regex(r.stderr, /OCI runtime create failed: oci-gpu-runtime: NVIDIA_VISIBLE_DEVICES asks for GPU "7", which does not exist; this host has 2 GPUs/, show(r));
 });

@@ -92,11 +92,9 @@ serial(`docker run --runtime oci-gpu -e NVIDIA_VISIBLE_DEVICES=7 (no such GPU) f
   t.is(left.stdout.trim(), '', 'a container was left');
 });
 
-// Known failure until oci-gpu-runtime also writes its one line to the runtime's --log file (json),
-// which is where containerd (under Docker and ctr) reads a runtime's error from: today Docker says
-// "unable to retrieve OCI runtime error (open …/log.json: no such file or directory)". ava reports
-// this test as failing the day it passes, so the marker goes with the fix.
-(gate.skipped ? gate.serial : test.serial.failing)(`[known failure: oci-gpu-runtime does not write runc's --log file] Docker's error for NVIDIA_VISIBLE_DEVICES=7 is our one line${gate.why}`, async (t) => {
+// containerd (under Docker and ctr) shows a failed runtime's error from the runtime's --log file
+// (json), not from its stderr: oci-gpu-runtime writes its one line there too.
+gate.serial(`Docker's error for NVIDIA_VISIBLE_DEVICES=7 is our one line${gate.why}`, async (t) => {
   const r = await dockerRun(['--runtime', 'oci-gpu', '-e', 'NVIDIA_VISIBLE_DEVICES=7'], 'echo RAN');
   t.regex(r.stderr, /OCI runtime create failed: oci-gpu-runtime: NVIDIA_VISIBLE_DEVICES asks for GPU "7", which does not exist; this host has 2 GPUs: 0 \(GPU-2f6b0c1e-[^)]*\), 1 \(GPU-9d41e8a2-[^)]*\)/, show(r));
 });

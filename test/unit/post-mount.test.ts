@@ -188,9 +188,10 @@ test('masking off (or no params file, or no mount): nsenter runs ldconfig direct
   t.is(noMount.args![10], '', 'a host without mount: no masking, still an ld cache');
 });
 
-test('the masking runs inside the namespace for real: the bind goes on only when the target exists there', (t) => {
+test('the masking runs inside the namespace for real: the bind goes on only when the target exists there and the masked file too', (t) => {
   // Run the inner script with /bin/echo as mount: target missing → ldconfig straight away; present → mount first.
-  const hook = postMountHook({ ldconfig: '/bin/echo', nsenter: '/usr/bin/env', sh: '/bin/sh', awk: '/usr/bin/mawk', mount: '/bin/echo' }, ['/lib'], { paramsMask: '/mask', compatDriverVersion: null })!;
+  const mask = path.join(work, 'nvidia-params');
+  const hook = postMountHook({ ldconfig: '/bin/echo', nsenter: '/usr/bin/env', sh: '/bin/sh', awk: '/usr/bin/mawk', mount: '/bin/echo' }, ['/lib'], { paramsMask: mask, compatDriverVersion: null })!;
   const root = path.join(work, 'ns-root');
   mkdirSync(path.join(root, 'proc/driver/nvidia'), { recursive: true });
   const b = bundle(JSON.stringify({ root: { path: root } }));
@@ -202,7 +203,10 @@ test('the masking runs inside the namespace for real: the bind goes on only when
   t.is(String(r.stdout), `-r ${root} /lib\n`, 'no params file in the container: no mount');
   writeFileSync(path.join(root, 'proc/driver/nvidia/params'), 'ModifyDeviceFiles: 1\n');
   r = run();
-  t.is(String(r.stdout), `--bind -o ro,nosuid,nodev,noexec /mask ${root}/proc/driver/nvidia/params\n-r ${root} /lib\n`);
+  t.is(String(r.stdout), `-r ${root} /lib\n`, 'the masked file is not there (no watcher wrote it): no mount, the container still starts');
+  writeFileSync(mask, 'ModifyDeviceFiles: 0\n');
+  r = run();
+  t.is(String(r.stdout), `--bind -o ro,nosuid,nodev,noexec ${mask} ${root}/proc/driver/nvidia/params\n-r ${root} /lib\n`);
 });
 
 /** A rootfs whose /usr/local/cuda (an absolute symlink through /etc/alternatives, as nvidia/cuda images have it) holds compat/libcuda.so.<version>. */

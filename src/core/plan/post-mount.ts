@@ -92,7 +92,8 @@ BEGIN {
 //   libcuda.so.1 comes first in the container's ld cache. An older or equal one is left out.
 // - k (the masked params file, or empty: off): inside the container's mount namespace the file is
 //   bound read-only over /proc/driver/nvidia/params (runc refuses spec mounts under /proc), when the
-//   container's procfs has it; then ldconfig runs there.
+//   container's procfs has it and the file is there (a spec written by `cdi generate` names the
+//   watcher's file; without a watcher the container sees the driver's own params); then ldconfig.
 const SCRIPT = [
   'n=$1 l=$2 a=$3 p=$4 s=$5 m=$6 k=$7 v=$8; shift 8',
   'o=$("$a" "$p") || exit 1',
@@ -106,7 +107,7 @@ const SCRIPT = [
   '  case $w in ""|*[!0-9]*) ;; *) [ "$w" -gt "$v" ] && c=/usr/local/cuda/compat ;; esac',
   'fi',
   '[ -z "$k" ] && exec "$n" --target "$pid" --mount -- "$l" -r "$r" $c "$@"',
-  'exec "$n" --target "$pid" --mount -- "$s" -c \'r=$1 m=$2 k=$3 l=$4 t=$1/proc/driver/nvidia/params; shift 4; if [ -e "$t" ]; then "$m" --bind -o ro,nosuid,nodev,noexec "$k" "$t" || exit 1; fi; exec "$l" -r "$r" "$@"\' sh "$r" "$m" "$k" "$l" $c "$@"',
+  'exec "$n" --target "$pid" --mount -- "$s" -c \'r=$1 m=$2 k=$3 l=$4 t=$1/proc/driver/nvidia/params; shift 4; if [ -e "$t" ] && [ -f "$k" ]; then "$m" --bind -o ro,nosuid,nodev,noexec "$k" "$t" || exit 1; fi; exec "$l" -r "$r" "$@"\' sh "$r" "$m" "$k" "$l" $c "$@"',
 ].join('\n');
 
 /** Config's container settings: what the post-mount step does beyond the ld cache. */
