@@ -4,8 +4,9 @@ import { FileError } from '../errors.js';
 
 /**
  * Writes a file so readers see the old content or the new, never a mix: temp file in the same
- * folder, write, fsync, rename, fsync the folder. Creates the folder if needed. The temp file is
- * removed on failure. Throws FileError naming the target.
+ * folder, write, fsync, rename, fsync the folder. Creates the folder if needed. The file gets
+ * exactly `mode`, whatever the process's umask. The temp file is removed on failure. Throws
+ * FileError naming the target.
  */
 export function writeFileAtomic(file: string, content: string | Uint8Array, mode = 0o644): void {
   const dir = path.dirname(file);
@@ -14,6 +15,8 @@ export function writeFileAtomic(file: string, content: string | Uint8Array, mode
   try {
     fs.mkdirSync(dir, { recursive: true });
     fd = fs.openSync(tmp, 'wx', mode);
+    // open(2) applies the umask (077 would make the manifest unreadable to rootless Podman): set the mode itself.
+    fs.fchmodSync(fd, mode);
     fs.writeSync(fd, typeof content === 'string' ? Buffer.from(content) : content);
     fs.fsyncSync(fd);
     fs.closeSync(fd);

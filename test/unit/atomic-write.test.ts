@@ -1,0 +1,48 @@
+// writeFileAtomic: the mode is the one asked for, whatever the umask of the process (a watcher
+// started under umask 077 must still write a manifest rootless Podman can read).
+import test from 'ava';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { writeFileAtomic } from '../../src/adapters/atomic-write.js';
+
+// Tests in this file change the process umask: one at a time, restored whatever happens.
+function underUmask<T>(mask: number, fn: () => T): T {
+  const old = process.umask(mask);
+  try {
+    return fn();
+  } finally {
+    process.umask(old);
+  }
+}
+
+function tempDir(t: { teardown(fn: () => void): void }): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oci-gpu-atomic-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test.serial('under umask 077 a new file gets 0644 (the default mode), not 0600', (t) => {
+  const file = path.join(tempDir(t), 'manifest.json');
+  underUmask(0o077, () => writeFileAtomic(file, '{}\n'));
+  t.is(fs.statSync(file).mode & 0o777, 0o644);
+  t.is(fs.readFileSync(file, 'utf8'), '{}\n');
+});
+
+test.serial('under umask 077 a rewrite of a 0600 file makes it 0644', (t) => {
+  const file = path.join(tempDir(t), 'manifest.json');
+  fs.writeFileSync(file, 'old', { mode: 0o600 });
+  fs.chmodSync(file, 0o600);
+  underUmask(0o077, () => writeFileAtomic(file, 'new'));
+  t.is(fs.statSync(file).mode & 0o777, 0o644);
+  t.is(fs.readFileSync(file, 'utf8'), 'new');
+});
+
+test.serial('an explicit mode is kept exactly, bits the umask would clear included', (t) => {
+  const dir = tempDir(t);
+  underUmask(0o077, () => writeFileAtomic(path.join(dir, 'a'), 'x', 0o755));
+  underUmask(0o022, () => writeFileAtomic(path.join(dir, 'b'), 'x', 0o600));
+  t.is(fs.statSync(path.join(dir, 'a')).mode & 0o777, 0o755);
+  t.is(fs.statSync(path.join(dir, 'b')).mode & 0o777, 0o600);
+  t.deepEqual(fs.readdirSync(dir).sort(), ['a', 'b'], 'no temp file left');
+});
