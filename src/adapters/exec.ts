@@ -52,3 +52,24 @@ export async function runCommand(file: string, args: string[], options: RunOptio
   }
   return { exitCode: result.exitCode ?? 0, stdout: String(result.stdout ?? ''), stderr };
 }
+
+/** A long-running child started by startCommand: `exited` resolves with its exit code or signal. */
+export interface RunningCommand {
+  readonly exited: Promise<{ exitCode: number | undefined; signal: string | undefined }>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+/**
+ * Starts an absolute-path program that runs until stopped (a monitor), without a shell, with the
+ * same explicit minimal environment as runCommand and no timeout; `onStdout` gets each chunk of its
+ * output as it comes. Never rejects: a child that cannot start resolves `exited` without an exit code.
+ */
+export function startCommand(file: string, args: string[], options: { env?: Record<string, string>; onStdout(chunk: string): void }): RunningCommand {
+  const child = execa(file, args, { reject: false, extendEnv: false, env: { PATH: SAFE_PATH, ...options.env }, stdin: 'ignore', buffer: false });
+  child.stdout?.setEncoding('utf8');
+  child.stdout?.on('data', (chunk: string) => options.onStdout(chunk));
+  return {
+    exited: child.then((r) => ({ exitCode: r.exitCode, signal: r.signal })),
+    kill: (signal = 'SIGTERM') => void child.kill(signal),
+  };
+}

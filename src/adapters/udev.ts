@@ -1,6 +1,6 @@
-import { execa, type ResultPromise } from 'execa';
 import fs from 'node:fs';
 import type { Logger } from '../model/logger.js';
+import { startCommand, type RunningCommand } from './exec.js';
 
 const UDEVADM = ['/usr/bin/udevadm', '/bin/udevadm', '/sbin/udevadm', '/usr/sbin/udevadm'];
 // Subsystems whose events can change what the manifest says.
@@ -22,16 +22,14 @@ export function findUdevadm(): string | null {
  * per event block; restarts it after a pause if it dies.
  */
 export function startUdevMonitor(udevadm: string, onEvent: (summary: string) => void, log: Logger): UdevMonitor {
-  let child: ResultPromise | null = null;
+  let child: RunningCommand | null = null;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   const start = () => {
-    const args = ['monitor', '--udev', '--property', ...SUBSYSTEMS.map((s) => `--subsystem-match=${s}`)];
-    child = execa(udevadm, args, { reject: false, extendEnv: false, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, stdin: 'ignore', buffer: false });
     let block: string[] = [];
     let partial = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      const lines = (partial + chunk.toString('utf8')).split('\n');
+    const onStdout = (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
       partial = lines.pop() ?? '';
       for (const line of lines) {
         if (line.trim() === '') {
@@ -40,8 +38,9 @@ export function startUdevMonitor(udevadm: string, onEvent: (summary: string) => 
           block = [];
         } else block.push(line);
       }
-    });
-    void child.then((result) => {
+    };
+    child = startCommand(udevadm, ['monitor', '--udev', '--property', ...SUBSYSTEMS.map((s) => `--subsystem-match=${s}`)], { onStdout });
+    void child.exited.then((result) => {
       if (stopped) return;
       log.warn(`udevadm monitor exited (${result.exitCode ?? result.signal ?? 'unknown'}); restarting in ${RESTART_DELAY_MS / 1000} s`);
       timer = setTimeout(start, RESTART_DELAY_MS);
