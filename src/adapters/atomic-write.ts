@@ -4,7 +4,7 @@ import { FileError } from '../errors.js';
 
 /**
  * Writes a file so readers see the old content or the new, never a mix: temp file in the same
- * folder, write, fsync, rename, fsync the folder. Creates the folder if needed. The file gets
+ * folder, write, fsync, rename, fsync the folder. Creates missing folders 0755. The file gets
  * exactly `mode`, whatever the process's umask. The temp file is removed on failure. Throws
  * FileError naming the target.
  */
@@ -13,7 +13,7 @@ export function writeFileAtomic(file: string, content: string | Uint8Array, mode
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now().toString(36)}.tmp`);
   let fd: number | undefined;
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    makeFolders(dir);
     fd = fs.openSync(tmp, 'wx', mode);
     // open(2) applies the umask (077 would make the manifest unreadable to rootless Podman): set the mode itself.
     fs.fchmodSync(fd, mode);
@@ -49,5 +49,35 @@ function syncDir(dir: string): void {
     // Some filesystems refuse fsync on a folder; the rename is still atomic.
   } finally {
     if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/**
+ * Gives an existing file exactly `mode`; returns its old mode when it changed it, null when it was
+ * right or the file does not exist. A file the watcher does not rewrite (its content is current)
+ * keeps the mode an earlier umask gave it otherwise. Throws FileError.
+ */
+export function ensureFileMode(file: string, mode = 0o644): number | null {
+  try {
+    const old = fs.statSync(file).mode & 0o7777;
+    if (old === mode) return null;
+    fs.chmodSync(file, mode);
+    return old;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new FileError(file, `cannot set the mode of "${file}": ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { cause: error });
+  }
+}
+
+/**
+ * Creates `dir` and its missing parents, each 0755 whatever the umask (a hand-run watcher under
+ * umask 077 must not make /run/oci-gpu untraversable for rootless Podman). Throws the fs error.
+ */
+export function makeFolders(dir: string): void {
+  const first = fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  if (first === undefined) return;
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    fs.chmodSync(d, 0o755);
+    if (d === path.resolve(first) || d === path.dirname(d)) break;
   }
 }

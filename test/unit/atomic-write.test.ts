@@ -4,7 +4,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { writeFileAtomic } from '../../src/adapters/atomic-write.js';
+import { ensureFileMode, writeFileAtomic } from '../../src/adapters/atomic-write.js';
 
 // Tests in this file change the process umask: one at a time, restored whatever happens.
 function underUmask<T>(mask: number, fn: () => T): T {
@@ -45,4 +45,26 @@ test.serial('an explicit mode is kept exactly, bits the umask would clear includ
   t.is(fs.statSync(path.join(dir, 'a')).mode & 0o777, 0o755);
   t.is(fs.statSync(path.join(dir, 'b')).mode & 0o777, 0o600);
   t.deepEqual(fs.readdirSync(dir).sort(), ['a', 'b'], 'no temp file left');
+});
+
+test.serial('under umask 077 the folders it creates are 0755 (rootless Podman must reach the manifest); existing ones keep their mode', (t) => {
+  const dir = tempDir(t);
+  fs.mkdirSync(path.join(dir, 'kept'), { mode: 0o700 });
+  fs.chmodSync(path.join(dir, 'kept'), 0o700);
+  underUmask(0o077, () => writeFileAtomic(path.join(dir, 'kept/run/oci-gpu/manifest.json'), '{}'));
+  t.is(fs.statSync(path.join(dir, 'kept')).mode & 0o777, 0o700);
+  t.is(fs.statSync(path.join(dir, 'kept/run')).mode & 0o777, 0o755);
+  t.is(fs.statSync(path.join(dir, 'kept/run/oci-gpu')).mode & 0o777, 0o755);
+  t.is(fs.statSync(path.join(dir, 'kept/run/oci-gpu/manifest.json')).mode & 0o777, 0o644);
+});
+
+test.serial('ensureFileMode: a 0600 file becomes 0644 and the old mode is returned; a right or missing file is left alone', (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'cdi.json');
+  fs.writeFileSync(file, 'x');
+  fs.chmodSync(file, 0o600);
+  t.is(ensureFileMode(file), 0o600);
+  t.is(fs.statSync(file).mode & 0o777, 0o644);
+  t.is(ensureFileMode(file), null);
+  t.is(ensureFileMode(path.join(dir, 'missing')), null);
 });
