@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { loadConfig } from '../adapters/config-file.js';
 import { createLogger } from '../adapters/logger.js';
-import { runCommand } from '../adapters/exec.js';
+import { createNotifier } from '../adapters/sd-notify.js';
+import { lockManifest } from '../adapters/watch-lock.js';
 import { SETTINGS } from '../core/config.js';
 import { formatError, UsageError } from '../errors.js';
 import type { Config } from '../model/config.js';
@@ -16,7 +17,9 @@ Runs until stopped, keeping the manifest (default /run/oci-gpu/manifest.json) an
 (default /var/run/cdi/oci-gpu.json) true: a full scan at start, then one on every relevant change
 (inotify on /dev, the driver folders and /etc/ld.so.cache; udev events where udevadm exists; a
 slow safety rescan for /proc and /sys). Files are written atomically and only when their content
-changes. Meant to run as the systemd service oci-gpu-watch (Type=notify).
+changes. Meant to run as the systemd service oci-gpu-watch (Type=notify): it sends READY=1,
+STATUS= (what the last scan found) and WATCHDOG=1 to $NOTIFY_SOCKET itself. One watcher per
+manifest: a second one is refused, naming the pid of the first (lock: <manifest>.lock).
 
   --root DIR            watch the host tree under DIR (default /)
   --config FILE         configuration (default /etc/oci-gpu/config.json5); SIGHUP reloads it
@@ -25,7 +28,8 @@ changes. Meant to run as the systemd service oci-gpu-watch (Type=notify).
   --no-cdi              do not write a CDI spec
   --log-level LEVEL     error, warn, info (default) or debug
   --log-format FORMAT   text (default, for journald) or json
-Signals: SIGHUP reloads the configuration and rescans; SIGTERM and SIGINT stop cleanly.
+Signals: SIGHUP reloads the configuration and rescans (a broken file is refused, the running
+configuration kept); SIGTERM and SIGINT stop cleanly.
 `;
 
 const FLAGS = {
@@ -49,10 +53,12 @@ export async function runWatch(argv: string[], io: Io): Promise<number> {
     return Object.freeze({
       ...c,
       cdi: { ...c.cdi, ...(values.cdi ? { path: path.resolve(values.cdi) } : {}), ...(values['no-cdi'] ? { enabled: false } : {}) },
-      log: { level: (values['log-level'] as Config['log']['level']) ?? c.log.level, format: (values['log-format'] as Config['log']['format']) ?? c.log.format },
+      log: { ...c.log, level: (values['log-level'] as Config['log']['level']) ?? c.log.level, format: (values['log-format'] as Config['log']['format']) ?? c.log.format },
     });
   };
-  const config = load();
+  let config = load();
+  // Before anything is written: a second watcher of the same manifest is refused with the pid of the first.
+  await lockManifest(config.manifest);
   // The daemon keeps this logger; SIGHUP swaps what is behind it, so log.level and log.format reload too.
   let current = createLogger(config.log);
   let currentLog = config.log;
@@ -62,8 +68,31 @@ export async function runWatch(argv: string[], io: Io): Promise<number> {
     info: (m) => current.info(m),
     debug: (m) => current.debug(m),
   };
-  const daemon = new WatchDaemon(config, log, () => void notifyReady(log));
+  const notifier = await createNotifier(process.env, log);
+  const daemon = new WatchDaemon(config, log, notifier);
   daemon.start();
+  // SIGHUP: RELOADING=1, re-read the file, rescan, READY=1; a refused file keeps the running
+  // configuration and says so in the log and in STATUS=.
+  const reload = async () => {
+    // Before the first READY=1 systemd expects no reload notifications: the daemon's own READY=1 comes later.
+    const ready = daemon.isReady;
+    if (ready) notifier.reloading('reloading the configuration');
+    try {
+      const next = load();
+      if (next.manifest !== config.manifest) await lockManifest(next.manifest);
+      if (next.log.level !== currentLog.level || next.log.format !== currentLog.format) {
+        current = createLogger(next.log);
+        currentLog = next.log;
+      }
+      config = next;
+      daemon.reload(next);
+    } catch (error) {
+      log.error(`SIGHUP: keeping the current configuration: ${formatError(error)}`);
+      daemon.configRejected(formatError(error));
+    }
+    if (ready) notifier.ready(daemon.statusText());
+  };
+  let reloading = Promise.resolve();
   return new Promise((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
@@ -72,32 +101,11 @@ export async function runWatch(argv: string[], io: Io): Promise<number> {
       log.info(`${signal}: stopping`);
       void daemon.stop().then(() => resolve(0));
     };
-    // \`on\`, not \`once\`: while an execa child runs (udevadm monitor, systemd-notify), signal-exit also listens and
+    // \`on\`, not \`once\`: while an execa child runs (udevadm monitor), signal-exit also listens and
     // re-raises the signal when it finds itself the only listener, which a \`once\` handler is no longer when it runs.
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => {
-      try {
-        const next = load();
-        if (next.log.level !== currentLog.level || next.log.format !== currentLog.format) {
-          current = createLogger(next.log);
-          currentLog = next.log;
-        }
-        daemon.reload(next);
-      } catch (error) {
-        log.error(`SIGHUP: keeping the current configuration: ${formatError(error)}`);
-      }
-    });
+    // One reload at a time, in the order the signals came.
+    process.on('SIGHUP', () => void (reloading = reloading.then(reload)));
   });
-}
-
-// Type=notify readiness: Node cannot send to the notify socket itself, so systemd-notify does (NotifyAccess=all).
-async function notifyReady(log: { warn(m: string): void }): Promise<void> {
-  const socket = process.env.NOTIFY_SOCKET;
-  if (!socket) return;
-  try {
-    await runCommand('/usr/bin/systemd-notify', ['--ready', `--pid=${process.pid}`], { env: { NOTIFY_SOCKET: socket } });
-  } catch (error) {
-    log.warn(`cannot tell systemd we are ready: ${formatError(error)}`);
-  }
 }

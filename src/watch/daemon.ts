@@ -1,8 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic, readFileIfExists } from '../adapters/atomic-write.js';
+import { ensureFileMode, writeFileAtomic, readFileIfExists } from '../adapters/atomic-write.js';
 import { createFolderWatcher, type FolderWatcher } from '../adapters/file-watcher.js';
 import { createHostFs } from '../adapters/host-fs.js';
+import { refusalLogFor, rotateRefusals } from '../adapters/refusal-log.js';
+import { NO_SERVICE_MANAGER, type ServiceNotifier } from '../adapters/sd-notify.js';
 import { findUdevadm, startUdevMonitor, type UdevMonitor } from '../adapters/udev.js';
 import { writeManifest } from '../adapters/manifest-file.js';
 import { paramsMaskPath, withParamsMask } from '../core/manifest/driver-params.js';
@@ -39,6 +41,7 @@ export class WatchDaemon {
   private candidateCount = 0;
   private debounce: NodeJS.Timeout | undefined;
   private safety: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
   private watcher: FolderWatcher | null = null;
   private udev: UdevMonitor | null = null;
   private readonly keepWarm: KeepWarm;
@@ -48,12 +51,15 @@ export class WatchDaemon {
   readonly status: WatchStatus;
 
   private ready = false;
+  private sentStatus: string | null = null;
+  /** Why the last SIGHUP's configuration was refused; null once one is accepted. */
+  private configProblem: string | null = null;
 
   constructor(
     config: Config,
     private readonly log: Logger,
-    /** Called once, when the files on disk are known to match the host. */
-    private readonly onReady: () => void = () => {},
+    /** systemd: READY=1 once the files on disk are known to match the host, STATUS= after every scan, WATCHDOG=1. */
+    private readonly notifier: ServiceNotifier = NO_SERVICE_MANAGER,
   ) {
     this.config = config;
     this.keepWarm = new KeepWarm(log);
@@ -81,6 +87,8 @@ export class WatchDaemon {
     this.removeStaleTemps();
     this.written = this.readExistingManifest();
     this.writtenCdi = readFileIfExists(this.config.cdi.path);
+    this.fixModes();
+    this.startWatchdog();
     this.log.info(`watching ${this.config.root} for NVIDIA driver changes; manifest ${this.config.manifest}${this.config.cdi.enabled ? `, CDI spec ${this.config.cdi.path}` : ''}`);
     this.watcher = createFolderWatcher({
       filter: (file) => this.relevant(file),
@@ -127,7 +135,9 @@ export class WatchDaemon {
       this.removeStaleTemps();
       this.written = this.readExistingManifest();
       this.writtenCdi = readFileIfExists(config.cdi.path);
+      this.fixModes();
     }
+    this.configProblem = null;
     this.udev?.stop();
     this.udev = null;
     this.status.udev = false;
@@ -142,6 +152,7 @@ export class WatchDaemon {
     this.stopped = true;
     clearTimeout(this.debounce);
     clearInterval(this.safety);
+    clearInterval(this.watchdog);
     this.udev?.stop();
     this.keepWarm.release();
     await this.watcher?.close();
@@ -242,7 +253,58 @@ export class WatchDaemon {
   private markReady(): void {
     if (this.ready || this.watcher?.ready === false) return;
     this.ready = true;
-    this.onReady();
+    this.sentStatus = this.statusText();
+    this.notifier.ready(this.sentStatus);
+  }
+
+  /** True once the files on disk matched the host (READY=1 was sent). */
+  get isReady(): boolean {
+    return this.ready;
+  }
+
+  /** One line for systemd's STATUS=: what the last scan found, its error, a refused configuration. */
+  statusText(): string {
+    const parts = [this.written ? describe(this.written) : 'no manifest written yet'];
+    if (this.status.lastError) parts.push(this.status.lastError);
+    if (this.configProblem) parts.push(`configuration rejected, running on the previous one: ${this.configProblem}`);
+    return parts.join('; ');
+  }
+
+  /** A SIGHUP's configuration was refused: STATUS= says so until one is accepted. */
+  configRejected(problem: string): void {
+    this.configProblem = problem;
+    this.writeStatus();
+  }
+
+  // WATCHDOG=1 from the loop that runs the scans: a scan is synchronous, so one that hangs (a read of
+  // /proc/driver/nvidia that never returns) stops the pings, and systemd kills and restarts the service.
+  private startWatchdog(): void {
+    clearInterval(this.watchdog);
+    const ms = this.notifier.watchdogMs;
+    if (ms !== null) this.watchdog = setInterval(() => this.notifier.watchdog(), ms);
+  }
+
+  // Files kept because their content is current still get the mode readers need (rootless Podman
+  // reads the manifest as a user): an earlier writer's umask may have left them 0600.
+  private fixModes(): void {
+    for (const file of [this.config.manifest, ...(this.config.cdi.enabled ? [this.config.cdi.path] : [])]) {
+      try {
+        const old = ensureFileMode(file, 0o644);
+        if (old !== null) this.log.info(`${file} was mode ${old.toString(8).padStart(4, '0')}: made it 0644, so that every user can read it`);
+      } catch (error) {
+        this.log.warn(formatError(error));
+      }
+    }
+  }
+
+  // The refusal log hooks append to: moved to ".1" once large (see adapters/refusal-log.ts).
+  private rotateRefusals(): void {
+    const file = refusalLogFor(this.config.manifest);
+    try {
+      if (rotateRefusals(file)) this.log.debug(`rotated ${file}`);
+    } catch (error) {
+      this.log.warn(`cannot rotate ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
   }
 
   // Folders whose changes can change the manifest (real paths).
@@ -328,6 +390,12 @@ export class WatchDaemon {
       writeFileAtomic(statusPathFor(this.config.manifest), JSON.stringify(this.status, null, 2) + '\n');
     } catch (error) {
       this.log.warn(`cannot write the status file: ${formatError(error)}`);
+    }
+    this.rotateRefusals();
+    const text = this.statusText();
+    if (this.ready && text !== this.sentStatus) {
+      this.sentStatus = text;
+      this.notifier.status(text);
     }
   }
 }
