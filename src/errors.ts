@@ -76,3 +76,9 @@ export function errorLine(program: string, error: unknown, debug = false): strin
   const text = formatError(error, debug);
   return `${text.startsWith(program) ? '' : `${program}: `}${text}\n`;
 }
+
+/** The reason part of an error line: formatError's one line without a leading "<program>: ". */
+export function reasonOf(program: string, error: unknown): string {
+  const text = formatError(error);
+  return text.startsWith(`${program}: `) ? text.slice(program.length + 2) : text;
+}

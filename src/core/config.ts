@@ -41,6 +41,7 @@ export const SETTINGS: Setting[] = [
   { key: 'watch.keepWarm', default: false, description: 'Hold the GPU nodes open while no nvidia-persistenced runs, so containers skip the driver\'s cold start.', check: bool },
   { key: 'log.level', default: 'info', description: 'Log level of the watcher.', check: oneOf('error', 'warn', 'info', 'debug') },
   { key: 'log.format', default: 'text', description: 'Log lines as text (journald) or JSON.', check: oneOf('text', 'json') },
+  { key: 'log.syslog', default: '/dev/log', description: 'The syslog socket the hook and the runtime wrapper send each refused container start to (`journalctl -t oci-gpu-hook`); "" sends none.', check: (v) => (v === '' || abs(v) === null ? null : 'must be an absolute path or ""') },
 ];
 
 /** Returns the configuration with every default. */

@@ -6,10 +6,12 @@ import { isObject } from '../core/check.js';
 import { asOciConfig, requestInputs } from '../core/request/oci-config.js';
 import { editConfigForRequest } from '../core/plan/plan-config.js';
 import { parseRequest } from '../core/request/request.js';
-import { errorLine, exitCodeOf, ParseError, UsageError } from '../errors.js';
+import { errorLine, exitCodeOf, ParseError, reasonOf, UsageError } from '../errors.js';
 import type { Config } from '../model/config.js';
 import type { OciState } from '../model/oci.js';
 import { readManifestForStart } from '../adapters/manifest-file.js';
+import type { RefusalRecord } from '../adapters/refusal-log.js';
+import { defaultConfig } from '../core/config.js';
 
 export const HOOK_HELP = `Usage: oci-gpu-hook <stage> [--manifest FILE] [--config FILE] [--debug]
 
@@ -25,6 +27,11 @@ Stages:
   prestart       container's mount namespace. Works on cgroup v1 only, unless the config already
                  allows the devices: on cgroup v2 use precreate, oci-gpu-runtime or CDI.
 
+A refused start prints one line on stderr and exits non-zero (2: bad command line; 3: the manifest
+is missing or not of the loaded driver; 1: anything else). Podman does not show a precreate hook's
+stderr, so the same line goes to syslog (\`journalctl -t oci-gpu-hook\`) and to the refusal log
+beside the manifest, which \`oci-gpu status\` and \`oci-gpu doctor\` print.
+
 Options:
   --manifest FILE  the manifest (default /run/oci-gpu/manifest.json, or as configured)
   --config FILE    configuration (default /etc/oci-gpu/config.json5)
@@ -36,12 +43,16 @@ export interface HookIo {
   readStdin(): Buffer;
   out(data: string | Buffer): void;
   err(text: string): void;
+  /** Keeps a refusal where users find it (syslog, the refusal log); in-process tests leave it out. */
+  record?(refusal: RefusalRecord): Promise<void>;
 }
 
 const processHookIo: HookIo = {
   readStdin: () => readAll(0),
   out: (d) => writeAll(1, d),
   err: (t) => writeAll(2, t),
+  // Loaded only when a start is refused: a start that succeeds never pays for it.
+  record: async (r) => (await import('../adapters/refusal-log.js')).recordRefusal(r),
 };
 
 // stdin may be a non-blocking pipe (a module that set it so, or the runtime's own) and the writer
@@ -79,23 +90,38 @@ function writeAll(fd: number, data: string | Buffer): void {
 /** Runs one hook stage; returns the exit status. Errors become one line on stderr. */
 export async function hookMain(argv: string[], io: HookIo = processHookIo): Promise<number> {
   const debug = argv.includes('--debug');
+  let flags: HookFlags = {};
+  let config: Config | undefined;
+  let input: Buffer | undefined;
   try {
-    const { stage, flags } = parseHookArgs(argv);
-    if (stage === 'help') return io.out(HOOK_HELP), 0;
-    const config = loadConfig({ config: flags.config, manifest: flags.manifest });
-    switch (stage) {
+    const parsed = parseHookArgs(argv);
+    flags = parsed.flags;
+    if (parsed.stage === 'help') return io.out(HOOK_HELP), 0;
+    // stdin first: a refusal for a broken config can then still name the container.
+    input = io.readStdin();
+    config = loadConfig({ config: flags.config, manifest: flags.manifest });
+    switch (parsed.stage) {
       case 'precreate':
-        io.out(await precreate(io.readStdin(), config));
+        io.out(await precreate(input, config));
         return 0;
       case 'createRuntime':
       case 'prestart': {
         const { legacyInject } = await import('./legacy.js');
-        await legacyInject(parseState(io.readStdin()), config);
+        await legacyInject(parseState(input), config);
         return 0;
       }
     }
   } catch (error) {
     io.err(errorLine('oci-gpu-hook', error, debug));
+    await io.record?.({
+      program: 'oci-gpu-hook',
+      reason: reasonOf('oci-gpu-hook', error),
+      container: null,
+      input,
+      // Without a config (it is what failed), the defaults say where to look.
+      manifest: config?.manifest ?? (flags.manifest ? path.resolve(flags.manifest) : defaultConfig().manifest),
+      syslog: config?.log.syslog ?? defaultConfig().log.syslog,
+    });
     return exitCodeOf(error);
   }
 }

@@ -42,5 +42,7 @@ export interface Config {
   log: {
     level: 'error' | 'warn' | 'info' | 'debug';
     format: 'text' | 'json';
+    /** The syslog socket refusals are sent to; "" for none. */
+    syslog: string;
   };
 }

@@ -8,7 +8,9 @@ import { refuseLinkedDeviceFolders } from '../adapters/rootfs.js';
 import { asOciConfig, requestInputs } from '../core/request/oci-config.js';
 import { editConfigForRequest } from '../core/plan/plan-config.js';
 import { parseRequest } from '../core/request/request.js';
-import { errorLine, exitCodeOf, ParseError, UsageError } from '../errors.js';
+import { errorLine, exitCodeOf, ParseError, reasonOf, UsageError } from '../errors.js';
+import { defaultConfig } from '../core/config.js';
+import type { Config } from '../model/config.js';
 import { readManifestForStart } from '../adapters/manifest-file.js';
 
 export const RUNTIME_HELP = `Usage: oci-gpu-runtime [--runtime PATH] [--manifest FILE] [--config FILE] <runc arguments>
@@ -41,10 +43,17 @@ export function splitArgs(argv: string[]): { own: Record<string, string>; rest: 
   return { own, rest: argv.slice(i) };
 }
 
-/** Returns the subcommand and the bundle folder (from --bundle/-b, else the working directory). */
-export function findCommand(args: string[], cwd: string): { command: string | undefined; bundle: string } {
+// create/run options that take a value: needed to find the container id after them.
+const COMMAND_WITH_VALUE = new Set(['--bundle', '-b', '--console-socket', '--pid-file', '--preserve-fds']);
+
+/**
+ * Returns the subcommand, the bundle folder (from --bundle/-b, else the working directory) and the
+ * container id (the subcommand's first operand; null when there is none).
+ */
+export function findCommand(args: string[], cwd: string): { command: string | undefined; bundle: string; id: string | null } {
   let command: string | undefined;
   let bundle = cwd;
+  let id: string | null = null;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (command === undefined) {
@@ -54,15 +63,17 @@ export function findCommand(args: string[], cwd: string): { command: string | un
     }
     if (a === '--bundle' || a === '-b') bundle = path.resolve(cwd, args[++i] ?? '.');
     else if (a.startsWith('--bundle=')) bundle = path.resolve(cwd, a.slice('--bundle='.length));
+    else if (COMMAND_WITH_VALUE.has(a)) i++;
+    else if (!a.startsWith('-') && id === null) id = a;
   }
-  return { command, bundle };
+  return { command, bundle, id };
 }
 
 /**
  * Edits `<bundle>/config.json` in place (atomically, mode kept) for the GPUs it asks for;
  * leaves the file untouched when it asks for nothing. Returns true when it changed the file.
  */
-export async function editBundle(bundle: string, options: { manifest?: string; config?: string }): Promise<boolean> {
+export async function editBundle(bundle: string, config: Config): Promise<boolean> {
   const file = path.join(bundle, 'config.json');
   const text = fs.readFileSync(file, 'utf8');
   let value: unknown;
@@ -71,7 +82,6 @@ export async function editBundle(bundle: string, options: { manifest?: string; c
   } catch (error) {
     throw new ParseError(`bundle config "${file}"`, [(error as Error).message], { cause: error });
   }
-  const config = loadConfig(options);
   const { annotations, env } = requestInputs(value, `bundle config "${file}"`);
   const request = parseRequest(annotations, env, config.cdi.kind);
   if (!request) return false;
@@ -87,18 +97,34 @@ export async function editBundle(bundle: string, options: { manifest?: string; c
 export async function runtimeMain(argv: string[]): Promise<number> {
   let runtime = '/usr/bin/runc';
   let rest: string[] = [];
+  let own: Record<string, string> = {};
+  let id: string | null = null;
+  let config: Config | undefined;
   try {
     const split = splitArgs(argv);
     rest = split.rest;
-    if (rest[0] === '--help' && !split.own.runtime) return process.stdout.write(RUNTIME_HELP), 0;
-    runtime = split.own.runtime ?? loadConfig(split.own).runtime.path;
-    const { command, bundle } = findCommand(rest, process.cwd());
-    if (command === 'create' || command === 'run') await editBundle(bundle, split.own);
+    own = split.own;
+    if (rest[0] === '--help' && !own.runtime) return process.stdout.write(RUNTIME_HELP), 0;
+    const found = findCommand(rest, process.cwd());
+    id = found.id;
+    const edits = found.command === 'create' || found.command === 'run';
+    if (!own.runtime || edits) config = loadConfig(own);
+    runtime = own.runtime ?? config!.runtime.path;
+    if (edits) await editBundle(found.bundle, config!);
     return await exec(runtime, rest);
   } catch (error) {
     const line = errorLine('oci-gpu-runtime', error, process.env.OCI_GPU_DEBUG === '1');
     process.stderr.write(line);
     writeRuntimeLog(rest, line);
+    // Loaded only on a refusal; the same places as the hook's (the runtime's log is gone with the container).
+    const { recordRefusal } = await import('../adapters/refusal-log.js');
+    await recordRefusal({
+      program: 'oci-gpu-runtime',
+      reason: reasonOf('oci-gpu-runtime', error),
+      container: id,
+      manifest: config?.manifest ?? (own.manifest ? path.resolve(own.manifest) : defaultConfig().manifest),
+      syslog: config?.log.syslog ?? defaultConfig().log.syslog,
+    });
     return exitCodeOf(error);
   }
 }

@@ -13,7 +13,7 @@ const DEFAULTS: Config = {
   runtime: { path: '/usr/bin/runc' },
   container: { maskDriverParams: true, cudaCompat: true },
   watch: { debounceMs: 200, safetyRescanSeconds: 60, stableScans: 2, udev: true, charLinks: true, keepWarm: false },
-  log: { level: 'info', format: 'text' },
+  log: { level: 'info', format: 'text', syslog: '/dev/log' },
 };
 
 function parseError(text: string): ParseError {
@@ -160,6 +160,9 @@ for (const level of ['error', 'warn', 'info', 'debug']) test(accepts, 'log.level
 test(refuses, 'log.level', 'verbose', 'must be one of "error", "warn", "info", "debug"');
 test(accepts, 'log.format', 'json');
 test(refuses, 'log.format', 'yaml', 'must be one of "text", "json"');
+test(accepts, 'log.syslog', '/run/systemd/journal/dev-log');
+test(accepts, 'log.syslog', '');
+test(refuses, 'log.syslog', 'dev/log', 'must be an absolute path or ""');
 
 // --- structure problems ---
 
