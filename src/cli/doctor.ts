@@ -7,8 +7,10 @@ import { probeContainer, resolveContainer, type ContainerTarget } from '../docto
 import { probeHost } from '../doctor/host-probe.js';
 import { UsageError } from '../errors.js';
 import type { Finding } from '../model/diagnosis.js';
-import { COMMON_FLAGS, parseFlags } from './args.js';
+import { readRefusals, refusalLogFor } from '../adapters/refusal-log.js';
+import { HOST_FLAGS, parseFlags } from './args.js';
 import type { Io } from './io.js';
+import { refusalLines } from './summary.js';
 
 export const DOCTOR_HELP = `Usage: oci-gpu doctor [--container ID|PID] [--json] [--root DIR] [--manifest FILE]
 
@@ -26,6 +28,9 @@ With --container, inside a running container, in the order a GPU program meets t
 nodes, the device cgroup (v1: its devices.list; v2: linux.resources.devices of the runtime's
 config.json, from which the eBPF filter is built), driver libraries and their version, the ld
 cache, nvidia-smi on PATH. The host's driver is checked first.
+
+Then the last container starts the hook or the runtime wrapper refused, with why (Podman does not
+show a precreate hook's message; see also \`journalctl -t oci-gpu-hook\`).
 
 Exit status: 0 when nothing failed (warnings allowed), 1 when a check failed or doctor could not
 look (a container that is not running), 2 for a bad command line.
@@ -48,7 +53,7 @@ const list = (v: string | undefined) => (v === undefined ? undefined : v.split('
 /** `oci-gpu doctor`. */
 export async function runDoctor(argv: string[], io: Io): Promise<number> {
   const { values } = parseFlags('oci-gpu doctor', argv, {
-    ...COMMON_FLAGS,
+    ...HOST_FLAGS,
     json: { type: 'boolean' },
     container: { type: 'string' },
     cdi: { type: 'string' },
@@ -74,12 +79,16 @@ export async function runDoctor(argv: string[], io: Io): Promise<number> {
     findings = [...checkDriver(host), ...diagnoseContainer(facts, { driverVersion: host.driver?.version ?? null, expectedNodes: expectedNodes(host), cdiKind: config.cdi.kind })];
   } else findings = diagnoseHost(host);
   const d = summarize(findings);
+  const refusalLog = refusalLogFor(config.manifest);
+  const refusals = readRefusals(refusalLog);
   if (values.json) {
     const container = target && { target: values.container, pid: target.pid, id: target.id, runtime: target.runtime, config: target.configPath };
-    io.out(JSON.stringify({ ok: d.worst !== 'fail', worst: d.worst, root: host.root, manifest: config.manifest, container, firstBroken: d.firstBroken, findings: d.findings }, null, 2) + '\n');
+    io.out(JSON.stringify({ ok: d.worst !== 'fail', worst: d.worst, root: host.root, manifest: config.manifest, container, firstBroken: d.firstBroken, findings: d.findings, refusals }, null, 2) + '\n');
   } else {
     const heading = [`oci-gpu doctor: host ${host.root}${target ? `, container ${values.container} (pid ${target.pid})` : ''}`];
     io.out(formatDiagnosis(d, heading));
+    const recent = refusalLines(refusals, refusalLog);
+    if (recent.length) io.out(['', ...recent].join('\n') + '\n');
   }
   return exitStatusOf(d);
 }

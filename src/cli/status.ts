@@ -4,19 +4,22 @@ import { loadConfig } from '../adapters/config-file.js';
 import { parseManifest } from '../core/manifest/manifest-codec.js';
 import { formatError, UsageError } from '../errors.js';
 import type { Manifest } from '../model/manifest.js';
+import { readRefusals, refusalLogFor } from '../adapters/refusal-log.js';
 import { processAlive, readWatchStatus } from '../watch/status.js';
 import { COMMON_FLAGS, parseFlags } from './args.js';
 import type { Io } from './io.js';
-import { migLines } from './summary.js';
+import { migLines, refusalLines } from './summary.js';
 
 export const STATUS_HELP = `Usage: oci-gpu status [--manifest FILE] [--json]
 
 Prints what the watcher last saw: the driver, the GPUs, when the manifest was generated, the
-watcher's last scan and last error. Exits 0 when the manifest exists and matches the loaded
+watcher's last scan and last error, and the last containers the hook or the runtime wrapper
+refused, with why (the refusal log beside the manifest). Exits 0 when the manifest exists and matches the loaded
 driver, 3 when it is missing, unreadable or stale, or when no NVIDIA driver is loaded
 (containers asking for GPUs would be refused).
 
   --manifest FILE  the manifest (default /run/oci-gpu/manifest.json)
+  --config FILE    configuration (default /etc/oci-gpu/config.json5), for the manifest's path
   --json           one JSON object, for scripts
   --max-scan-age S  a probe (Kubernetes liveness/readiness): exit 0 when the manifest exists and the
                    watcher scanned within S seconds, whatever the driver; 3 otherwise
@@ -51,16 +54,19 @@ export function runStatus(argv: string[], io: Io): number {
     } else if (written === null) problems.push(NO_DRIVER);
   }
   const watcher = readWatchStatus(file);
+  const refusalLog = refusalLogFor(file);
+  const refusals = readRefusals(refusalLog);
   if (watcher?.lastError) problems.push(`watcher's last error (${watcher.lastErrorAt}): ${watcher.lastError}`);
   // A host without a driver is as unusable for GPU containers as a stale manifest.
   const stale = !manifest || problems.some((p) => p.startsWith('manifest is stale') || p === NO_DRIVER);
   if (!manifest && !values.json) {
-    // Nothing to report but why: one line, as every other command's errors.
+    // Nothing to report but why: one line, as every other command's errors (and why containers were refused).
     io.err(`oci-gpu status: ${problems.join('; ')}\n`);
+    if (refusals.length) io.err(refusalLines(refusals, refusalLog).join('\n') + '\n');
     return 3;
   }
   if (values.json) {
-    io.out(JSON.stringify({ manifest: file, ok: !stale, problems, loadedDriver: loaded, driver: manifest?.driver ?? null, generatedAt: manifest?.generatedAt ?? null, gpus: manifest?.gpus.map(({ index, uuid, pciBusId, model, minor, mig }) => ({ index, uuid, pciBusId, model, minor, mig: mig?.map(({ index: i, uuid: u, profile, gpuInstance, computeInstance }) => ({ index: i, uuid: u, profile, gpuInstance, computeInstance })) ?? null })) ?? [], imexChannels: manifest?.imexChannels.map((n) => n.path) ?? [], warnings: manifest?.warnings ?? [], watcher }, null, 2) + '\n');
+    io.out(JSON.stringify({ manifest: file, ok: !stale, problems, loadedDriver: loaded, driver: manifest?.driver ?? null, generatedAt: manifest?.generatedAt ?? null, gpus: manifest?.gpus.map(({ index, uuid, pciBusId, model, minor, mig }) => ({ index, uuid, pciBusId, model, minor, mig: mig?.map(({ index: i, uuid: u, profile, gpuInstance, computeInstance }) => ({ index: i, uuid: u, profile, gpuInstance, computeInstance })) ?? null })) ?? [], imexChannels: manifest?.imexChannels.map((n) => n.path) ?? [], warnings: manifest?.warnings ?? [], watcher, refusals }, null, 2) + '\n');
     return stale ? 3 : 0;
   }
   const lines: string[] = [`manifest: ${file}${manifest ? ` (generated ${manifest.generatedAt})` : ''}`];
@@ -76,6 +82,7 @@ export function runStatus(argv: string[], io: Io): number {
     if (watcher.holdingOpen.length) lines.push(`keep-warm: holding ${watcher.holdingOpen.join(' ')} open`);
   } else lines.push('watcher: no status file (oci-gpu-watch has not run)');
   for (const p of problems) lines.push(`problem: ${p}`);
+  lines.push(...refusalLines(refusals, refusalLog));
   lines.push(stale ? 'NOT OK: containers asking for GPUs will be refused' : 'OK');
   io.out(lines.join('\n') + '\n');
   return stale ? 3 : 0;

@@ -1,3 +1,4 @@
+import type { Refusal } from '../core/refusal/refusal.js';
 import type { Gpu, Manifest } from '../model/manifest.js';
 
 /** The lines of a GPU's MIG devices ("  MIG 0:1  MIG-…  1g.10gb  gi 2 ci 0  /dev/nvidia-caps/nvidia-cap21 …"); none for a whole GPU. */
@@ -33,4 +34,10 @@ export function summarizeManifest(m: Manifest): string {
   }
   for (const w of m.warnings) lines.push(`warning: ${w}`);
   return lines.join('\n') + '\n';
+}
+
+/** The "last refusals" block of `oci-gpu status` and `oci-gpu doctor`, oldest first; no lines when there are none. */
+export function refusalLines(refusals: readonly Refusal[], file: string): string[] {
+  if (!refusals.length) return [];
+  return [`last refusals (${file}; also \`journalctl -t oci-gpu-hook -t oci-gpu-runtime\`):`, ...refusals.map((r) => `  ${r.time} container ${r.container}: ${r.reason} (${r.program})`)];
 }
