@@ -13,11 +13,13 @@ export function parseFlags<O extends Options>(command: string, argv: string[], o
   }
 }
 
-/** Flags every command takes. */
+/** Flags every command but install and uninstall takes. */
 export const COMMON_FLAGS = {
   help: { type: 'boolean', short: 'h' },
   debug: { type: 'boolean' },
   config: { type: 'string' },
-  root: { type: 'string' },
   manifest: { type: 'string' },
 } as const;
+
+/** COMMON_FLAGS and --root DIR, for the commands that read the host (scan, cdi generate, watch, doctor). */
+export const HOST_FLAGS = { ...COMMON_FLAGS, root: { type: 'string' } } as const;

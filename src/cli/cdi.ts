@@ -5,7 +5,7 @@ import { withParamsMask } from '../core/manifest/driver-params.js';
 import { buildCdiSpec } from '../core/plan/cdi-spec.js';
 import { scanHost } from '../discover/scan.js';
 import { UsageError } from '../errors.js';
-import { COMMON_FLAGS, parseFlags } from './args.js';
+import { HOST_FLAGS, parseFlags } from './args.js';
 import type { Io } from './io.js';
 
 export const CDI_HELP = `Usage: oci-gpu cdi generate [--root DIR] [--output FILE] [--kind nvidia.com/gpu]
@@ -27,7 +27,7 @@ export function runCdi(argv: string[], io: Io): number {
   const { values, positionals } = parseFlags(
     'oci-gpu cdi',
     argv,
-    { ...COMMON_FLAGS, output: { type: 'string', short: 'o' }, kind: { type: 'string' } },
+    { ...HOST_FLAGS, output: { type: 'string', short: 'o' }, kind: { type: 'string' } },
     true,
   );
   if (values.help) return io.out(CDI_HELP), 0;

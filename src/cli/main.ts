@@ -20,8 +20,9 @@ Commands:
   kubelet-plugin Kubernetes DRA driver: ResourceSlices and per-claim CDI specs from the manifest
   device-plugin  Kubernetes device plugin: the GPUs as an extended resource, allocated by CDI name
 
-Every command takes --root DIR (a simulated host), --config FILE and --debug.
-Run \`oci-gpu <command> --help\` for its options.
+--root DIR (a simulated host): scan, cdi generate, watch and doctor.
+--config FILE: every command but install and uninstall, which take --prefix DIR instead.
+--debug: every command. Run \`oci-gpu <command> --help\` for its options.
 `;
 
 type Command = (argv: string[], io: Io) => number | Promise<number>;

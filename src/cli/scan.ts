@@ -4,7 +4,7 @@ import { withParamsMask } from '../core/manifest/driver-params.js';
 import { loadConfig } from '../adapters/config-file.js';
 import { serializeManifest } from '../core/manifest/manifest-codec.js';
 import { scanHost } from '../discover/scan.js';
-import { COMMON_FLAGS, parseFlags } from './args.js';
+import { HOST_FLAGS, parseFlags } from './args.js';
 import { summarizeManifest } from './summary.js';
 import type { Io } from './io.js';
 
@@ -26,7 +26,7 @@ prints the manifest: a readable summary on a terminal, JSON otherwise or with --
 
 /** `oci-gpu scan`. */
 export function runScan(argv: string[], io: Io): number {
-  const { values } = parseFlags('oci-gpu scan', argv, { ...COMMON_FLAGS, output: { type: 'string', short: 'o' }, json: { type: 'boolean' } });
+  const { values } = parseFlags('oci-gpu scan', argv, { ...HOST_FLAGS, output: { type: 'string', short: 'o' }, json: { type: 'boolean' } });
   if (values.help) return io.out(SCAN_HELP), 0;
   const config = loadConfig(values);
   const scanned = scanHost(createHostFs(config.root));

@@ -8,7 +8,7 @@ import { formatError, UsageError } from '../errors.js';
 import type { Config } from '../model/config.js';
 import type { Logger } from '../model/logger.js';
 import { WatchDaemon } from '../watch/daemon.js';
-import { COMMON_FLAGS, parseFlags } from './args.js';
+import { HOST_FLAGS, parseFlags } from './args.js';
 import type { Io } from './io.js';
 
 export const WATCH_HELP = `Usage: oci-gpu watch [--root DIR] [--config FILE] [--manifest FILE] [--cdi FILE] [options]
@@ -33,7 +33,7 @@ configuration kept); SIGTERM and SIGINT stop cleanly.
 `;
 
 const FLAGS = {
-  ...COMMON_FLAGS,
+  ...HOST_FLAGS,
   cdi: { type: 'string' },
   'no-cdi': { type: 'boolean' },
   'log-level': { type: 'string' },
