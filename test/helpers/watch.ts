@@ -121,9 +121,22 @@ export class WatchProcess {
  * notify socket, so `ready()` waits for the daemon's own readiness signal instead of guessing.
  * `logLevel` defaults to debug (tests count events); null leaves the flag out so the config decides.
  */
-export function startWatch(paths: WatchPaths, options: { notify?: boolean; logLevel?: string | null; extraArgs?: string[] } = {}): WatchProcess {
+export function startWatch(
+  paths: WatchPaths,
+  options: {
+    notify?: boolean;
+    logLevel?: string | null;
+    extraArgs?: string[];
+    /** More environment (e.g. WATCHDOG_USEC). */
+    env?: Record<string, string>;
+    /** Started under this umask (through sh, which then execs the binary: the pid stays the daemon's). */
+    umask?: number;
+    /** JOURNAL_STREAM set to its stderr's device:inode, as systemd does when stderr is the journal. */
+    journalStream?: boolean;
+  } = {},
+): WatchProcess {
   let notifier: ChildProcess | null = null;
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', ...options.env };
   if (options.notify) {
     const socket = path.join(paths.out, `notify-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}.sock`);
     notifier = spawn('python3', ['-u', '-c', NOTIFY_LISTENER, socket], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -131,7 +144,13 @@ export function startWatch(paths: WatchPaths, options: { notify?: boolean; logLe
     env.NOTIFY_SOCKET = socket;
   }
   const args = ['watch', '--root', paths.root, '--manifest', paths.manifest, '--cdi', paths.cdi, '--config', paths.config, ...(options.logLevel === null ? [] : ['--log-level', options.logLevel ?? 'debug']), ...(options.extraArgs ?? [])];
-  const child = spawn(CLI, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const prelude = [
+    ...(options.umask === undefined ? [] : [`umask ${options.umask.toString(8).padStart(3, '0')}`]),
+    ...(options.journalStream ? ['JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2); export JOURNAL_STREAM'] : []),
+  ];
+  const child = prelude.length
+    ? spawn('/bin/sh', ['-c', `${prelude.join('; ')}; exec "$0" "$@"`, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env })
+    : spawn(CLI, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   return new WatchProcess(child, notifier);
 }
 

@@ -88,7 +88,7 @@ serial('start writes manifest, CDI spec and status; a restart with nothing chang
   t.is(status.pid, first.pid);
   t.is(status.writes, 1);
   t.is(status.lastError, null);
-  t.deepEqual(first.notifications.filter((n) => n.includes('READY=1')), [`READY=1 MAINPID=${first.pid}`], 'READY=1 once, with the daemon as main pid');
+  t.deepEqual(first.notifications.filter((n) => n.includes('READY=1')), [`READY=1 STATUS=driver ${FIXTURE_DRIVER}, 1 GPU, ${m.files.length} driver files`], 'READY=1 once, with what the scan found');
   t.deepEqual(await first.stop(), { code: 0, signal: null });
 
   const before = { manifest: inodeAndMtime(p.manifest), cdi: inodeAndMtime(p.cdi) };
@@ -376,4 +376,100 @@ serial('SIGHUP applies a changed log level from the config file', async (t) => {
   addGpu(p.root);
   await d.waitForLine(/^debug: event: /);
   t.deepEqual(await d.stop(), { code: 0, signal: null });
+});
+
+function modeOf(file: string): string {
+  return (fs.statSync(file).mode & 0o777).toString(8);
+}
+
+serial('under umask 077: manifest, CDI spec and status 0644 in 0755 folders; a kept 0600 manifest and CDI spec become 0644 without a rewrite', async (t) => {
+  const p = setup(t);
+  const first = start(t, p, { notify: true, umask: 0o077 });
+  await first.ready();
+  t.deepEqual([p.manifest, p.cdi, p.status].map(modeOf), ['644', '644', '644']);
+  t.deepEqual([path.dirname(p.manifest), path.dirname(p.cdi)].map(modeOf), ['755', '755'], 'folders rootless Podman must traverse');
+  t.deepEqual(await first.stop(), { code: 0, signal: null });
+
+  // What an older watcher under umask 077 left: the right content, the wrong mode.
+  fs.chmodSync(p.manifest, 0o600);
+  fs.chmodSync(p.cdi, 0o600);
+  const before = { manifest: inodeAndMtime(p.manifest), cdi: inodeAndMtime(p.cdi) };
+  const second = start(t, p, { notify: true, umask: 0o077 });
+  await second.ready();
+  t.deepEqual([p.manifest, p.cdi].map(modeOf), ['644', '644']);
+  t.deepEqual({ manifest: inodeAndMtime(p.manifest), cdi: inodeAndMtime(p.cdi) }, before, 'content current: not rewritten');
+  t.true(second.lines.some((l) => l === `info: ${p.manifest} was mode 0600: made it 0644, so that every user can read it`), second.log());
+  t.deepEqual(await second.stop(), { code: 0, signal: null });
+});
+
+serial('a second watcher of the same manifest is refused with one line naming the first one\'s pid; once the first stops, another starts', async (t) => {
+  const p = setup(t);
+  const first = start(t, p);
+  await first.ready();
+  const statusBefore = readJson(p.status);
+  const second = start(t, p, {});
+  const exit = await second.exited;
+  t.deepEqual(exit, { code: 1, signal: null }, second.log());
+  t.deepEqual(second.lines.filter(Boolean), [
+    `oci-gpu: another watcher (pid ${first.pid}) already keeps "${p.manifest}" (lock "${p.manifest}.lock"): stop it first, or give this one another --manifest`,
+  ]);
+  t.deepEqual(readJson(p.status), statusBefore, 'the refused watcher wrote nothing');
+  addGpu(p.root);
+  await eventually(() => manifestOf(p)?.gpus.length === 2, { what: 'the first watcher still at work' });
+  // kill -9 too: the kernel drops the lock with its holder.
+  await first.stop('SIGKILL');
+  const third = start(t, p);
+  await third.ready();
+  t.deepEqual(await third.stop(), { code: 0, signal: null });
+});
+
+serial('systemd notify protocol: WATCHDOG=1 pings, RELOADING=1 then READY=1 around SIGHUP, a rejected config said in STATUS=', async (t) => {
+  const p = setup(t);
+  const d = start(t, p, { notify: true, env: { WATCHDOG_USEC: '400000' } });
+  await d.ready();
+  await eventually(() => d.notifications.filter((n) => n === 'WATCHDOG=1').length >= 3, { what: 'WATCHDOG=1 pings' });
+  const good = `driver ${FIXTURE_DRIVER}, 1 GPU, ${manifestOf(p).files.length} driver files`;
+
+  let from = d.notifications.length;
+  d.child.kill('SIGHUP');
+  await eventually(() => d.notifications.slice(from).some((n) => n.startsWith('READY=1')), { what: 'READY=1 after the reload' });
+  const reload = d.notifications.slice(from).filter((n) => n !== 'WATCHDOG=1');
+  t.regex(reload[0]!, /^RELOADING=1 MONOTONIC_USEC=\d+ STATUS=reloading the configuration$/);
+  t.is(reload.at(-1), `READY=1 STATUS=${good}`);
+
+  fs.writeFileSync(p.config, '{ watch: { debounceMs: "fast" } }\n');
+  from = d.notifications.length;
+  d.child.kill('SIGHUP');
+  await eventually(() => d.notifications.slice(from).some((n) => n.startsWith('READY=1')), { what: 'READY=1 after the refused reload' });
+  const refused = d.notifications.slice(from).filter((n) => n.startsWith('READY=1'));
+  t.deepEqual(refused, [`READY=1 STATUS=${good}; configuration rejected, running on the previous one: config "${p.config}": watch.debounceMs: must be an integer from 0 to 60000`]);
+
+  // A change after that: STATUS= follows what the scan found.
+  writeConfig(p.config, TEST_SETTINGS);
+  from = d.notifications.length;
+  d.child.kill('SIGHUP');
+  await eventually(() => d.notifications.slice(from).includes(`READY=1 STATUS=${good}`), { what: 'an accepted config clears the rejection' });
+  addGpu(p.root);
+  await eventually(() => d.notifications.some((n) => n === `STATUS=driver ${FIXTURE_DRIVER}, 2 GPUs, ${manifestOf(p)?.files.length} driver files`), { what: 'STATUS= with 2 GPUs' });
+  t.deepEqual(await d.stop(), { code: 0, signal: null });
+});
+
+serial('journald: when JOURNAL_STREAM names its stderr, each line starts with its priority; otherwise no prefix', async (t) => {
+  const p = setup(t);
+  const d = start(t, p, { notify: true, journalStream: true });
+  await d.ready();
+  fs.writeFileSync(p.config, '{ watch: { debounceMs: "fast" } }\n');
+  d.child.kill('SIGHUP');
+  await d.waitForLine(/^<3>error: SIGHUP: keeping the current configuration/);
+  t.true(d.lines.some((l) => l.startsWith('<6>info: watching ')), d.log());
+  t.true(d.lines.some((l) => l.startsWith('<7>debug: ')), d.log());
+  t.deepEqual(d.lines.filter((l) => l && !/^<[3467]>(error|warn|info|debug): /.test(l)), []);
+  t.deepEqual(await d.stop(), { code: 0, signal: null });
+
+  // Inherited by a process whose stderr is elsewhere: plain lines.
+  writeConfig(p.config, TEST_SETTINGS);
+  const plain = start(t, p, { notify: true, env: { JOURNAL_STREAM: '8:12345' } });
+  await plain.ready();
+  t.true(plain.lines.some((l) => l.startsWith('info: watching ')), plain.log());
+  t.deepEqual(await plain.stop(), { code: 0, signal: null });
 });
