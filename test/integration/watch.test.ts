@@ -408,8 +408,8 @@ serial('a second watcher of the same manifest is refused with one line naming th
   await first.ready();
   const statusBefore = readJson(p.status);
   const second = start(t, p, {});
-  const exit = await second.exited;
-  t.deepEqual(exit, { code: 1, signal: null }, second.log());
+  await eventually(() => second.child.exitCode !== null || second.child.signalCode !== null, { what: `the second watcher to exit; log:\n${second.log()}` });
+  t.deepEqual(await second.exited, { code: 1, signal: null }, second.log());
   t.deepEqual(second.lines.filter(Boolean), [
     `oci-gpu: another watcher (pid ${first.pid}) already keeps "${p.manifest}" (lock "${p.manifest}.lock"): stop it first, or give this one another --manifest`,
   ]);
