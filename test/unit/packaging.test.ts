@@ -75,7 +75,7 @@ withAnalyze.test(`systemd-analyze verify: the unit loads without a single warnin
 });
 
 withAnalyze.test(`systemd-analyze verify: the check sees a typo and a missing binary (so the test above means something)${withAnalyze.why}`, (t) => {
-  const typo = analyze(['verify', unitCopy(t, CLI, (u) => u.replace('NotifyAccess=all', 'NotifyAccess=all\nNotifAccess=all').replace('Type=notify', 'Type=notfy'))]);
+  const typo = analyze(['verify', unitCopy(t, CLI, (u) => u.replace('NotifyAccess=main', 'NotifyAccess=main\nNotifAccess=main').replace('Type=notify', 'Type=notfy'))]);
   t.regex(typo.output, /Unknown key 'NotifAccess'|Unknown key name 'NotifAccess'/);
   t.regex(typo.output, /notfy/);
   const missing = analyze(['verify', unitCopy(t, '/nonexistent/oci-gpu')]);
@@ -92,19 +92,31 @@ withOffline.test(`systemd-analyze security: exposure stays at 5.0 ("OK") or belo
   t.is(analyze(['security', '--offline=true', '--threshold=50', file]).code, 0, `exposure ${overall?.[1]} is above 5.0`);
 });
 
-test('the unit: notify readiness from a child, reload by SIGHUP, restart on failure, the runtime folder kept', (t) => {
+test('the unit: notify readiness from the daemon itself, a watchdog, reload by SIGHUP, restart on failure, the runtime folder kept', (t) => {
   const s = section(unitText(), 'Service');
   t.deepEqual(s.get('Type'), ['notify']);
-  t.deepEqual(s.get('NotifyAccess'), ['all'], 'systemd-notify is a child of the daemon');
+  t.deepEqual(s.get('NotifyAccess'), ['main'], 'the daemon sends its own notifications');
+  const watchdog = /^(\d+)s$/.exec(s.get('WatchdogSec')?.[0] ?? '');
+  t.truthy(watchdog, `WatchdogSec: ${s.get('WatchdogSec')}`);
+  t.true(Number(watchdog?.[1]) >= 30 && Number(watchdog?.[1]) <= 300, 'long enough for a scan of a large host, short enough to matter');
   t.deepEqual(s.get('ExecStart'), ['/usr/bin/oci-gpu watch']);
   t.deepEqual(s.get('ExecReload'), ['/bin/kill -HUP $MAINPID']);
   t.deepEqual(s.get('Restart'), ['on-failure']);
   t.deepEqual(s.get('RuntimeDirectory'), ['oci-gpu']);
   t.deepEqual(s.get('RuntimeDirectoryPreserve'), ['yes'], 'a restart must not delete the manifest containers read');
   t.deepEqual(section(unitText(), 'Install').get('WantedBy'), ['multi-user.target']);
-  // The daemon's side of Type=notify: it runs systemd-notify with --ready and its own pid.
-  const watchSource = fs.readFileSync(path.join(REPO_ROOT, 'src/cli/watch.ts'), 'utf8');
-  t.regex(watchSource, /'\/usr\/bin\/systemd-notify', \['--ready', `--pid=\$\{process\.pid\}`\]/);
+  // The daemon's side: it sends READY=1 and WATCHDOG=1 itself (a helper process would need NotifyAccess=all).
+  const notify = fs.readFileSync(path.join(REPO_ROOT, 'src/adapters/sd-notify.ts'), 'utf8');
+  t.regex(notify, /READY: '1'/);
+  t.regex(notify, /WATCHDOG: '1'/);
+  t.false(/systemd-notify'/.test(fs.readFileSync(path.join(REPO_ROOT, 'src/cli/watch.ts'), 'utf8')), 'no systemd-notify child');
+});
+
+test('the unit: no capability beyond reading and writing files of any mode (no CAP_SYS_ADMIN)', (t) => {
+  const s = section(unitText(), 'Service');
+  const caps = (s.get('CapabilityBoundingSet') ?? []).flatMap((v) => v.split(/\s+/)).sort();
+  t.deepEqual(caps, ['CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH']);
+  t.false(s.has('AmbientCapabilities'));
 });
 
 test('the unit: hardened, with the default manifest and CDI folders writable, and none of the options that would break it', (t) => {
