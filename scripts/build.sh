@@ -67,8 +67,9 @@ compile() {
   "$bun" build --compile --bytecode --format=esm --splitting --target="$target" --compile-executable-path="$exe" \
     --no-compile-autoload-dotenv --no-compile-autoload-bunfig \
     --asset package.json --asset hooks.d --asset packaging \
-    src/main.ts --outfile "$2.tmp" >/dev/null || die "bun build for $1 failed"
-  chmod 755 "$2.tmp" && mv "$2.tmp" "$2"
+    src/main.ts --outfile "$2.$$.tmp" >/dev/null || { rm -f "$2.$$.tmp"; die "bun build for $1 failed"; }
+  # A temp file of this build's own (two test files may build at once), then one rename.
+  chmod 755 "$2.$$.tmp" && mv "$2.$$.tmp" "$2"
   echo "built $2 (linux-$1, $(du -m "$2" | cut -f1) MB)"
 }
 

@@ -100,7 +100,8 @@ test('the unit: notify readiness from the daemon itself, a watchdog, reload by S
   t.truthy(watchdog, `WatchdogSec: ${s.get('WatchdogSec')}`);
   t.true(Number(watchdog?.[1]) >= 30 && Number(watchdog?.[1]) <= 300, 'long enough for a scan of a large host, short enough to matter');
   t.deepEqual(s.get('ExecStart'), ['/usr/bin/oci-gpu watch']);
-  t.deepEqual(s.get('ExecReload'), ['/bin/kill -HUP $MAINPID']);
+  t.deepEqual(s.get('ExecReload'), ["/bin/sh -c 'kill -HUP $MAINPID'"], 'no /bin/kill: procps is not on every host');
+  t.deepEqual(s.get('WatchdogSignal'), ['SIGKILL']);
   t.deepEqual(s.get('Restart'), ['on-failure']);
   t.deepEqual(s.get('RuntimeDirectory'), ['oci-gpu']);
   t.deepEqual(s.get('RuntimeDirectoryPreserve'), ['yes'], 'a restart must not delete the manifest containers read');
