@@ -13,7 +13,10 @@
 #   4. A test rootfs without a registry: busybox-static + libc6 + libc-bin unpacked into
 #      /var/lib/oci-gpu-test/rootfs (for `podman run --rootfs`), also imported as the image
 #      localhost/oci-gpu-test:latest.
-#   5. Checks that `podman run /bin/true` works with crun and with runc.
+#   5. A Debian 12 rootfs with systemd (debootstrap, minbase: no Node.js) in
+#      /var/lib/oci-gpu-test/systemd-rootfs, which test/integration/systemd-unit.test.ts boots with
+#      `podman run --systemd=always` to install the .deb and run the unit under a real systemd.
+#   6. Checks that `podman run /bin/true` works with crun and with runc.
 set -eu
 
 ME=setup-host
@@ -68,7 +71,7 @@ installed() { [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = i
 
 missing=""
 # mawk, gawk and busybox: the post-mount step's awk is tested with each (mawk is Debian's and Ubuntu's default).
-for pkg in podman crun runc uidmap gcc libc6-dev python3 util-linux xz-utils mawk gawk busybox; do
+for pkg in podman crun runc uidmap gcc libc6-dev python3 util-linux xz-utils mawk gawk busybox debootstrap; do
   installed "$pkg" || missing="$missing $pkg"
 done
 # systemd is only wanted for systemd-analyze; never (re)install it when that is already there.
@@ -199,7 +202,31 @@ if [ "$rebuilt" -eq 1 ] || ! podman image exists "$IMAGE" >/dev/null 2>&1; then
   say "imported $ROOTFS as $IMAGE"
 fi
 
-# --- 5. check ------------------------------------------------------------------------------------
+# --- 5. systemd rootfs ---------------------------------------------------------------------------
+SYSTEMD_ROOTFS=$STATE_DIR/systemd-rootfs
+# Bump when the recipe changes: an older tree is then rebuilt.
+SYSTEMD_ROOTFS_VERSION=1
+SYSTEMD_SUITE=bookworm
+SYSTEMD_MIRROR=http://deb.debian.org/debian
+sd_stamp=$SYSTEMD_ROOTFS/.oci-gpu-test-rootfs
+if [ "$(cat "$sd_stamp" 2>/dev/null || true)" != "$SYSTEMD_ROOTFS_VERSION" ] || [ ! -x "$SYSTEMD_ROOTFS/lib/systemd/systemd" ]; then
+  say "building the systemd test rootfs in $SYSTEMD_ROOTFS (debootstrap $SYSTEMD_SUITE, about a minute)"
+  work=$(mktemp -d "$STATE_DIR/build.XXXXXX")
+  trap 'rm -rf "$work"' EXIT
+  if ! debootstrap --variant=minbase --include=systemd,systemd-sysv "$SYSTEMD_SUITE" "$work/rootfs" "$SYSTEMD_MIRROR" >"$work/log" 2>&1; then
+    tail -n 20 "$work/log" >&2
+    die "debootstrap $SYSTEMD_SUITE from $SYSTEMD_MIRROR failed"
+  fi
+  rm -f "$work"/rootfs/var/cache/apt/archives/*.deb
+  echo "$SYSTEMD_ROOTFS_VERSION" >"$work/rootfs/.oci-gpu-test-rootfs"
+  rm -rf "$SYSTEMD_ROOTFS.old"
+  [ -e "$SYSTEMD_ROOTFS" ] && mv "$SYSTEMD_ROOTFS" "$SYSTEMD_ROOTFS.old"
+  mv "$work/rootfs" "$SYSTEMD_ROOTFS"
+  rm -rf "$SYSTEMD_ROOTFS.old" "$work"
+  trap - EXIT
+fi
+
+# --- 6. check ------------------------------------------------------------------------------------
 for rt in crun runc; do
   if ! out=$(podman --runtime "$rt" run --rm --network none --pull never "$IMAGE" /bin/true 2>&1); then
     die "podman --runtime $rt run $IMAGE /bin/true fails: $out"
