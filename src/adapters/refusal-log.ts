@@ -90,7 +90,7 @@ export async function recordRefusal(r: RefusalRecord, now = new Date()): Promise
   } catch {
     // a folder this user cannot write (rootless Podman runs hooks as the user): syslog still has it
   }
-  if (r.syslog) await sendSyslog(r.syslog, r.program, `container ${refusal.container}: ${r.reason}`, now);
+  if (r.syslog) await sendSyslog(r.syslog, r.program, `container ${refusal.container}: ${r.reason}`);
 }
 
 function parseJsonOrNull(input: Buffer): unknown {
