@@ -97,9 +97,10 @@ export async function hookMain(argv: string[], io: HookIo = processHookIo): Prom
     const parsed = parseHookArgs(argv);
     flags = parsed.flags;
     if (parsed.stage === 'help') return io.out(HOOK_HELP), 0;
-    // stdin first: a refusal for a broken config can then still name the container.
-    input = io.readStdin();
+    // The configuration before stdin: a broken one fails without consuming the runtime's input
+    // (its refusal then names no container: it refuses every one).
     config = loadConfig({ config: flags.config, manifest: flags.manifest });
+    input = io.readStdin();
     switch (parsed.stage) {
       case 'precreate':
         io.out(await precreate(input, config));

@@ -125,7 +125,7 @@ test('the runtime wrapper: refusal in syslog and the refusal log, with the id fr
   t.regex(s.syslog.messages[0]!, syslogLine('oci-gpu-runtime', 'my-container', `manifest "${s.manifest}" does not exist`));
 });
 
-test('the legacy stages name the container from the state; a broken config is still recorded, with the default places', async (t) => {
+test('the legacy stages name the container from the state; a broken config is still recorded, beside --manifest', async (t) => {
   const s = await setup(t);
   const bundle = tempDir('refusal-legacy');
   fs.writeFileSync(path.join(bundle, 'config.json'), GPU_CONFIG(ID));
@@ -136,13 +136,14 @@ test('the legacy stages name the container from the state; a broken config is st
   t.like(refusals.at(-1), { program: 'oci-gpu-hook', container: 'legacy-ctr-1' });
   t.is(refusals.at(-1).reason, r.stderr.trim().replace(/^oci-gpu-hook: /, ''));
 
-  // A config that does not parse: the refusal names the container (stdin is read first) and goes beside --manifest.
+  // A config that does not parse refuses every container: recorded beside --manifest, naming none
+  // (the hook fails before it reads the runtime's input).
   const broken = path.join(s.dir, 'broken.json5');
   fs.writeFileSync(broken, '{ log: ');
   const b = await runBinary(HOOK_BIN, ['precreate', '--manifest', s.manifest, '--config', broken], GPU_CONFIG(ID));
   t.is(b.exitCode, 1, show(b));
   const last = JSON.parse(runCli(['status', '--manifest', s.manifest, '--json']).stdout).refusals.at(-1);
-  t.like(last, { program: 'oci-gpu-hook', container: ID });
+  t.like(last, { program: 'oci-gpu-hook', container: 'unknown' });
   t.true(last.reason.startsWith(`config "${broken}"`), last.reason);
 });
 
