@@ -58,7 +58,7 @@ export async function runWatch(argv: string[], io: Io): Promise<number> {
   };
   let config = load();
   // Before anything is written: a second watcher of the same manifest is refused with the pid of the first.
-  await lockManifest(config.manifest);
+  const locked = await lockManifest(config.manifest);
   // The daemon keeps this logger; SIGHUP swaps what is behind it, so log.level and log.format reload too.
   let current = createLogger(config.log);
   let currentLog = config.log;
@@ -68,6 +68,7 @@ export async function runWatch(argv: string[], io: Io): Promise<number> {
     info: (m) => current.info(m),
     debug: (m) => current.debug(m),
   };
+  if (locked === null) log.warn(`not locked against a second watcher of ${config.manifest}: flock needs the compiled oci-gpu, not Node.js`);
   const notifier = await createNotifier(process.env, log);
   const daemon = new WatchDaemon(config, log, notifier);
   daemon.start();
