@@ -1,6 +1,7 @@
 // Refusals to syslog: one datagram to /dev/log (journald's or rsyslog's socket), in the form
-// glibc's syslog(3) sends, less the timestamp the receiver adds. Only a refused container start pays for it (loading libc through bun:ffi and
-// three syscalls); a start that succeeds never loads this module.
+// glibc's syslog(3) sends, less the timestamp the receiver adds. Only a refused container start
+// pays for it (loading libc through bun:ffi and three syscalls); a start that succeeds never loads
+// this module.
 import { syslogMessage } from '../core/refusal/refusal.js';
 import { errnoName, loadLibc } from './libc.js';
 

@@ -13,18 +13,17 @@ import path from 'node:path';
 import { copyFixtureHost } from '../../scripts/fixture-host.js';
 import { show, tempDir } from '../helpers/hook-env.js';
 import { REPO_ROOT } from '../helpers/paths.js';
-import { PODMAN, podmanUnavailableReason, run, TEST_ALL } from '../helpers/podman.js';
+import { need } from '../helpers/needs.js';
+import { PODMAN, podmanTests, run } from '../helpers/podman.js';
 
 const SYSTEMD_ROOTFS = '/var/lib/oci-gpu-test/systemd-rootfs';
 const UNIT = 'oci-gpu-watch';
 const GPU_INFO = 'proc/driver/nvidia/gpus/0000:00:06.0/information';
 
-function unavailable(): string | undefined {
-  return podmanUnavailableReason() ?? (existsSync(path.join(SYSTEMD_ROOTFS, 'lib/systemd/systemd')) ? undefined : `${SYSTEMD_ROOTFS} is missing: run scripts/setup-host.sh`);
-}
-const reason = TEST_ALL ? undefined : unavailable();
-const serial = reason === undefined ? test.serial : test.serial.skip;
-const why = reason === undefined ? '' : ` [skipped: ${reason}]`;
+/** The rootfs scripts/setup-host.sh debootstraps. */
+const SYSTEMD_ROOTFS_NEED = need(() => (existsSync(path.join(SYSTEMD_ROOTFS, 'lib/systemd/systemd')) ? undefined : `${SYSTEMD_ROOTFS} is missing (scripts/setup-host.sh)`));
+const gate = podmanTests(SYSTEMD_ROOTFS_NEED);
+const { serial, why } = gate;
 
 const name = `oci-gpu-systemd-${process.pid}`;
 let fixture = '';
@@ -63,9 +62,8 @@ async function config(t: ExecutionContext, settings: string): Promise<void> {
 }
 
 test.before(async () => {
-  if (reason !== undefined) return;
-  const failure = unavailable();
-  if (failure) throw new Error(failure);
+  // Skipped, or under test:all with a prerequisite missing: each test says why.
+  if (gate.skipped || gate.missing() !== undefined) return;
   const out = tempDir('systemd-deb');
   const binary = await run('/bin/sh', [path.join(REPO_ROOT, 'scripts/build.sh'), 'amd64'], { cwd: REPO_ROOT, timeout: 300_000 });
   if (binary.exitCode !== 0) throw new Error(show(binary));
@@ -89,7 +87,6 @@ test.after.always(async () => {
 });
 
 serial(`.deb on Debian 12 with systemd and no Node.js: dpkg -i starts the watcher; READY=1 from the daemon itself, NotifyAccess=main, no CAP_SYS_ADMIN${why}`, async (t) => {
-  t.is(unavailable(), undefined);
   t.not((await sh('command -v node')).exitCode, 0, 'no node in this rootfs');
   const installed = await sh(`dpkg -i /deb/${deb}`);
   t.is(installed.exitCode, 0, show(installed));
