@@ -93,6 +93,20 @@ $CLEAN "$HOOK" precreate --manifest "$M" < "$W/check/config.env.json" > "$W/chec
 jedit "$W/check/config.env.json" "c['process']['env']=[e if not e.startswith('NVIDIA_VISIBLE_DEVICES=') else 'NVIDIA_VISIBLE_DEVICES=void' for e in c['process']['env']]"
 $CLEAN "$HOOK" precreate --manifest "$M" < "$W/check/config.env.json" | cmp - "$W/check/config.env.json" && echo "void: identical"
 
+h "GPU selection forms on the real GPU (issue 12 on one GPU): by UUID and by PCI bus id; an index past the last GPU refused"
+UUID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["gpus"][0]["uuid"])' "$M")
+BUS=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["gpus"][0]["pciBusId"])' "$M")
+for sel in "$UUID" "$BUS"; do
+  echo "-- oci-gpu/devices=$sel (crun)"
+  cp "$W/check/config.base.json" "$W/check/config.sel.json"; jedit "$W/check/config.sel.json" "c['annotations']['oci-gpu/devices']=sys.argv[3];c['process']['args']=['sh','-c','nvidia-smi -L; ls /dev | grep -c ^nvidia[0-9]']" "$sel"
+  $CLEAN "$HOOK" precreate --manifest "$M" < "$W/check/config.sel.json" > "$W/check/config.json" && runit "$CRUN" "$W/check" sel-$RANDOM
+done
+echo "-- NVIDIA_VISIBLE_DEVICES=1 on a one-GPU host"
+cp "$W/check/config.env.json" "$W/check/config.sel.json"; jedit "$W/check/config.sel.json" "c['process']['env']=[e for e in c['process']['env'] if not e.startswith('NVIDIA_VISIBLE_DEVICES=')]+['NVIDIA_VISIBLE_DEVICES=1']"
+$CLEAN "$HOOK" precreate --manifest "$M" < "$W/check/config.sel.json" > /dev/null; echo "hook exit $?"
+echo "-- oci-gpu doctor (host)"
+$CLEAN "$BIN" doctor --manifest "$M" 2>&1 | tail -n 25
+
 h "oci-gpu-runtime wrapper (edits the bundle, then runs the runtime), crun and runc"
 for rt in "$CRUN" "$RUNC"; do
   echo "-- $(basename "$rt")"; cp "$W/check/config.base.json" "$W/check/config.json"
