@@ -7,7 +7,7 @@ import { watchContent, type ContentWatch } from '../adapters/file-poll.js';
 import { callUnary, grpc, kubeletServices, serveUnix, socketIdentity, statusError, unixClient, type UnixServer } from '../adapters/grpc.js';
 import { planAllocation, pluginDevices, preferredAllocation, UNHEALTHY, type PluginDevice } from '../core/k8s/device-plugin.js';
 import { DEVICE_PLUGIN_VERSION } from '../core/k8s/names.js';
-import { parseManifest } from '../core/manifest/manifest-codec.js';
+import { manifestUpdate } from './manifest-update.js';
 import { formatError, RequestError } from '../errors.js';
 import type { Logger } from '../model/logger.js';
 import { MANIFEST_SCHEMA, type Manifest } from '../model/manifest.js';
@@ -65,17 +65,9 @@ export class DevicePlugin {
   }
 
   private onManifest(text: string | null): void {
-    if (text === null) {
-      this.o.log.warn(`manifest "${this.o.manifestPath}" is missing: is the watcher running? keeping the last one`);
-      return;
-    }
-    try {
-      this.manifest = parseManifest(text, this.o.manifestPath);
-    } catch (error) {
-      this.o.log.error(`keeping the last manifest: ${formatError(error)}`);
-      return;
-    }
-    this.o.log.info(`manifest: ${this.manifest.gpus.length} GPU(s), driver ${this.manifest.driver?.version ?? 'none'}`);
+    const manifest = manifestUpdate(text, this.o.manifestPath, this.o.log);
+    if (!manifest) return;
+    this.manifest = manifest;
     this.refreshDevices();
   }
 

@@ -11,7 +11,7 @@ import { emptyCheckpoint, parseCheckpoint, serializeCheckpoint, type Checkpoint 
 import { planClaim, type ClaimRef, type PreparedDevice } from '../core/k8s/claim-spec.js';
 import { checkClaimUid, claimCdiKind, claimSpecFileName, DRA_PLUGIN_TYPE, DRA_SERVICE_VERSION } from '../core/k8s/names.js';
 import { buildResourceSlice, planSliceSync } from '../core/k8s/resource-slice.js';
-import { parseManifest } from '../core/manifest/manifest-codec.js';
+import { manifestUpdate } from './manifest-update.js';
 import { FileError, formatError, RequestError } from '../errors.js';
 import type { Logger } from '../model/logger.js';
 import type { Capability, Manifest } from '../model/manifest.js';
@@ -87,17 +87,9 @@ export class DraPlugin {
   }
 
   private onManifest(text: string | null): void {
-    if (text === null) {
-      this.o.log.warn(`manifest "${this.o.manifestPath}" is missing: is the watcher running? keeping the last one`);
-      return;
-    }
-    try {
-      this.manifest = parseManifest(text, this.o.manifestPath);
-    } catch (error) {
-      this.o.log.error(`keeping the last manifest: ${formatError(error)}`);
-      return;
-    }
-    this.o.log.info(`manifest: ${this.manifest.gpus.length} GPU(s), driver ${this.manifest.driver?.version ?? 'none'}`);
+    const manifest = manifestUpdate(text, this.o.manifestPath, this.o.log);
+    if (!manifest) return;
+    this.manifest = manifest;
     this.sliceDirty = true;
     void this.syncSlice();
   }
