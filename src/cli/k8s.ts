@@ -3,12 +3,12 @@
 import path from 'node:path';
 import { loadConfig } from '../adapters/config-file.js';
 import { createLogger } from '../adapters/logger.js';
-import { SETTINGS } from '../core/config.js';
 import { checkDriverName, checkResourceName, DEFAULT_DRIVER_NAME, DEFAULT_RESOURCE_NAME } from '../core/k8s/names.js';
 import { UsageError } from '../errors.js';
 import { CAPABILITIES, type Capability } from '../model/manifest.js';
 import type { Logger } from '../model/logger.js';
 import { COMMON_FLAGS, parseFlags } from './args.js';
+import { checkLogFlags, LOG_FLAGS, untilStopSignal } from './daemon.js';
 import type { Io } from './io.js';
 
 export const KUBELET_PLUGIN_HELP = `Usage: oci-gpu kubelet-plugin --node-name NODE [options]
@@ -55,13 +55,10 @@ Registers again when the kubelet restarts.
 Runs until SIGTERM or SIGINT.
 `;
 
-const LOG_FLAGS = { 'log-level': { type: 'string' }, 'log-format': { type: 'string' }, 'check-interval-ms': { type: 'string' } } as const;
+const PLUGIN_FLAGS = { ...COMMON_FLAGS, ...LOG_FLAGS, 'check-interval-ms': { type: 'string' } } as const;
 
 function logger(command: string, values: { 'log-level'?: string; 'log-format'?: string }, config: { log: { level: string; format: string } }): Logger {
-  for (const [flag, key] of [['log-level', 'log.level'], ['log-format', 'log.format']] as const) {
-    const problem = values[flag] === undefined ? null : SETTINGS.find((s) => s.key === key)!.check(values[flag]);
-    if (problem) throw new UsageError(`${command}: --${flag} ${problem}`);
-  }
+  checkLogFlags(command, values);
   return createLogger({ level: values['log-level'] ?? config.log.level, format: (values['log-format'] ?? config.log.format) as 'text' | 'json' });
 }
 
@@ -72,27 +69,11 @@ function interval(command: string, text: string | undefined): number {
   return n;
 }
 
-// Resolves on SIGTERM/SIGINT after `stop`.
-function untilSignal(log: Logger, stop: () => Promise<void>): Promise<number> {
-  return new Promise((resolve) => {
-    let stopping = false;
-    const onSignal = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      log.info(`${signal}: stopping`);
-      void stop().then(() => resolve(0));
-    };
-    process.on('SIGTERM', () => onSignal('SIGTERM'));
-    process.on('SIGINT', () => onSignal('SIGINT'));
-  });
-}
-
 /** `oci-gpu kubelet-plugin`. */
 export async function runKubeletPlugin(argv: string[], io: Io): Promise<number> {
   const command = 'oci-gpu kubelet-plugin';
   const { values } = parseFlags(command, argv, {
-    ...COMMON_FLAGS,
-    ...LOG_FLAGS,
+    ...PLUGIN_FLAGS,
     'node-name': { type: 'string' },
     'driver-name': { type: 'string' },
     'cdi-dir': { type: 'string' },
@@ -103,7 +84,8 @@ export async function runKubeletPlugin(argv: string[], io: Io): Promise<number> 
   if (values.help) return io.out(KUBELET_PLUGIN_HELP), 0;
   const nodeName = values['node-name'] ?? process.env['NODE_NAME'] ?? '';
   if (!nodeName) throw new UsageError(`${command}: --node-name (or $NODE_NAME) is required`);
-  if (checkDriverName(nodeName)) throw new UsageError(`${command}: --node-name ${checkDriverName(nodeName)}`);
+  const badNode = checkDriverName(nodeName);
+  if (badNode) throw new UsageError(`${command}: --node-name ${badNode}`);
   const driver = values['driver-name'] ?? DEFAULT_DRIVER_NAME;
   const problem = checkDriverName(driver);
   if (problem) throw new UsageError(`${command}: --driver-name ${problem}`);
@@ -125,15 +107,14 @@ export async function runKubeletPlugin(argv: string[], io: Io): Promise<number> 
     log,
   });
   await plugin.start();
-  return untilSignal(log, () => plugin.stop());
+  return untilStopSignal(log, () => plugin.stop());
 }
 
 /** `oci-gpu device-plugin`. */
 export async function runDevicePlugin(argv: string[], io: Io): Promise<number> {
   const command = 'oci-gpu device-plugin';
   const { values } = parseFlags(command, argv, {
-    ...COMMON_FLAGS,
-    ...LOG_FLAGS,
+    ...PLUGIN_FLAGS,
     'resource-name': { type: 'string' },
     'plugin-dir': { type: 'string' },
     'socket-name': { type: 'string' },
@@ -161,7 +142,7 @@ export async function runDevicePlugin(argv: string[], io: Io): Promise<number> {
     log,
   });
   await plugin.start();
-  return untilSignal(log, () => plugin.stop());
+  return untilStopSignal(log, () => plugin.stop());
 }
 
 function parseCapabilities(command: string, text: string): Capability[] {

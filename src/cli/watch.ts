@@ -3,12 +3,12 @@ import { loadConfig } from '../adapters/config-file.js';
 import { createLogger } from '../adapters/logger.js';
 import { createNotifier } from '../adapters/sd-notify.js';
 import { lockManifest } from '../adapters/watch-lock.js';
-import { SETTINGS } from '../core/config.js';
-import { formatError, UsageError } from '../errors.js';
+import { formatError } from '../errors.js';
 import type { Config } from '../model/config.js';
 import type { Logger } from '../model/logger.js';
 import { WatchDaemon } from '../watch/daemon.js';
 import { HOST_FLAGS, parseFlags } from './args.js';
+import { checkLogFlags, LOG_FLAGS, untilStopSignal } from './daemon.js';
 import type { Io } from './io.js';
 
 export const WATCH_HELP = `Usage: oci-gpu watch [--root DIR] [--config FILE] [--manifest FILE] [--cdi FILE] [options]
@@ -36,18 +36,14 @@ const FLAGS = {
   ...HOST_FLAGS,
   cdi: { type: 'string' },
   'no-cdi': { type: 'boolean' },
-  'log-level': { type: 'string' },
-  'log-format': { type: 'string' },
+  ...LOG_FLAGS,
 } as const;
 
 /** `oci-gpu watch`: resolves when the daemon has stopped after SIGTERM/SIGINT. */
 export async function runWatch(argv: string[], io: Io): Promise<number> {
   const { values } = parseFlags('oci-gpu watch', argv, FLAGS);
   if (values.help) return io.out(WATCH_HELP), 0;
-  for (const [flag, key] of [['log-level', 'log.level'], ['log-format', 'log.format']] as const) {
-    const problem = values[flag] === undefined ? null : SETTINGS.find((s) => s.key === key)!.check(values[flag]);
-    if (problem) throw new UsageError(`oci-gpu watch: --${flag} ${problem}`);
-  }
+  checkLogFlags('oci-gpu watch', values);
   const load = (): Config => {
     const c = loadConfig(values);
     return Object.freeze({
@@ -94,19 +90,7 @@ export async function runWatch(argv: string[], io: Io): Promise<number> {
     if (ready) notifier.ready(daemon.statusText());
   };
   let reloading = Promise.resolve();
-  return new Promise((resolve) => {
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      log.info(`${signal}: stopping`);
-      void daemon.stop().then(() => resolve(0));
-    };
-    // \`on\`, not \`once\`: while an execa child runs (udevadm monitor), signal-exit also listens and
-    // re-raises the signal when it finds itself the only listener, which a \`once\` handler is no longer when it runs.
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-    // One reload at a time, in the order the signals came.
-    process.on('SIGHUP', () => void (reloading = reloading.then(reload)));
-  });
+  // One reload at a time, in the order the signals came.
+  process.on('SIGHUP', () => void (reloading = reloading.then(reload)));
+  return untilStopSignal(log, () => daemon.stop());
 }

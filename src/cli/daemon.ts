@@ -1,0 +1,31 @@
+import { SETTINGS } from '../core/config.js';
+import { UsageError } from '../errors.js';
+import type { Logger } from '../model/logger.js';
+
+/** The logging flags of the long-running commands (watch and the Kubernetes plugins). */
+export const LOG_FLAGS = { 'log-level': { type: 'string' }, 'log-format': { type: 'string' } } as const;
+
+/** Refuses a --log-level or --log-format value the configuration file would refuse, with the same words. */
+export function checkLogFlags(command: string, values: { 'log-level'?: string | undefined; 'log-format'?: string | undefined }): void {
+  for (const [flag, key] of [['log-level', 'log.level'], ['log-format', 'log.format']] as const) {
+    const problem = values[flag] === undefined ? null : SETTINGS.find((s) => s.key === key)!.check(values[flag]);
+    if (problem) throw new UsageError(`${command}: --${flag} ${problem}`);
+  }
+}
+
+/** Resolves with 0 once the first SIGTERM or SIGINT has been logged and `stop` has finished; later signals are ignored. */
+export function untilStopSignal(log: Logger, stop: () => Promise<void>): Promise<number> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info(`${signal}: stopping`);
+      void stop().then(() => resolve(0));
+    };
+    // `on`, not `once`: while an execa child runs (udevadm monitor), signal-exit also listens and
+    // re-raises the signal when it finds itself the only listener, which a `once` handler is no longer when it runs.
+    process.on('SIGTERM', () => onSignal('SIGTERM'));
+    process.on('SIGINT', () => onSignal('SIGINT'));
+  });
+}
