@@ -19,3 +19,14 @@ export function loadConfig(options: { config?: string; root?: string; manifest?:
     ...(options.manifest !== undefined ? { manifest: path.resolve(options.manifest) } : {}),
   });
 }
+
+/**
+ * Where a refused start is recorded (the refusal log beside the manifest, and syslog): from the
+ * loaded configuration, or, when loading it is what failed, from --manifest and the defaults.
+ */
+export function refusalPlaces(config: Config | undefined, manifestFlag: string | undefined): { manifest: string; syslog: string } {
+  return {
+    manifest: config?.manifest ?? (manifestFlag ? path.resolve(manifestFlag) : defaultConfig().manifest),
+    syslog: config?.log.syslog ?? defaultConfig().log.syslog,
+  };
+}

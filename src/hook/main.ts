@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadConfig } from '../adapters/config-file.js';
+import { loadConfig, refusalPlaces } from '../adapters/config-file.js';
 import { refuseLinkedDeviceFolders } from '../adapters/rootfs.js';
 import { isObject } from '../core/check.js';
 import { asOciConfig, requestInputs } from '../core/request/oci-config.js';
@@ -11,7 +11,6 @@ import type { Config } from '../model/config.js';
 import type { OciState } from '../model/oci.js';
 import { readManifestForStart } from '../adapters/manifest-file.js';
 import type { RefusalRecord } from '../adapters/refusal-log.js';
-import { defaultConfig } from '../core/config.js';
 
 export const HOOK_HELP = `Usage: oci-gpu-hook <stage> [--manifest FILE] [--config FILE] [--debug]
 
@@ -119,9 +118,7 @@ export async function hookMain(argv: string[], io: HookIo = processHookIo): Prom
       reason: reasonOf('oci-gpu-hook', error),
       container: null,
       input,
-      // Without a config (it is what failed), the defaults say where to look.
-      manifest: config?.manifest ?? (flags.manifest ? path.resolve(flags.manifest) : defaultConfig().manifest),
-      syslog: config?.log.syslog ?? defaultConfig().log.syslog,
+      ...refusalPlaces(config, flags.manifest),
     });
     return exitCodeOf(error);
   }

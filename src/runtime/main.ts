@@ -3,13 +3,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { writeFileAtomic } from '../adapters/atomic-write.js';
-import { loadConfig } from '../adapters/config-file.js';
+import { loadConfig, refusalPlaces } from '../adapters/config-file.js';
 import { refuseLinkedDeviceFolders } from '../adapters/rootfs.js';
 import { asOciConfig, requestInputs } from '../core/request/oci-config.js';
 import { editConfigForRequest } from '../core/plan/plan-config.js';
 import { parseRequest } from '../core/request/request.js';
 import { errorLine, exitCodeOf, ParseError, reasonOf, UsageError } from '../errors.js';
-import { defaultConfig } from '../core/config.js';
 import type { Config } from '../model/config.js';
 import { readManifestForStart } from '../adapters/manifest-file.js';
 
@@ -122,8 +121,7 @@ export async function runtimeMain(argv: string[]): Promise<number> {
       program: 'oci-gpu-runtime',
       reason: reasonOf('oci-gpu-runtime', error),
       container: id,
-      manifest: config?.manifest ?? (own.manifest ? path.resolve(own.manifest) : defaultConfig().manifest),
-      syslog: config?.log.syslog ?? defaultConfig().log.syslog,
+      ...refusalPlaces(config, own.manifest),
     });
     return exitCodeOf(error);
   }
@@ -157,8 +155,7 @@ export function writeRuntimeLog(args: string[], line: string): void {
   }
 }
 
-// Node cannot exec(2): run the runtime as a child with our stdio and pass signals on.
-// spawn is imported statically: the single-executable snapshot has no dynamic import() callback.
+// Neither Node's nor Bun's API has exec(2): run the runtime as a child with our stdio and pass signals on.
 function exec(runtime: string, args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
     const child = spawn(runtime, args, { stdio: 'inherit' });
