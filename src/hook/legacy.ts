@@ -8,7 +8,6 @@ import { parseMountInfo } from '../core/parse/parse-mountinfo.js';
 import { parseRequest } from '../core/request/request.js';
 import { isWithin } from '../core/resolve-in-root.js';
 import { ExecError, FileError, ParseError, RequestError } from '../errors.js';
-import { isObject } from '../core/check.js';
 import type { Config } from '../model/config.js';
 import type { MountInfo } from '../model/diagnosis.js';
 import type { ContainerEdits, DeviceNode, Mount } from '../model/edits.js';
@@ -58,7 +57,9 @@ export async function legacyInject(state: OciState, config: Config, stage: Legac
   // Mount targets are looked up and created through /proc/<pid>/root: the container's mount
   // namespace, where the runtime has already mounted /dev, /run, /tmp (tmpfs under podman
   // --read-only)... A target made in the host's view of the rootfs would be hidden under them.
-  const rootfs = rootfsOf(state.bundle);
+  const root = bundleConfig.root?.path;
+  if (typeof root !== 'string' || root === '') throw new ParseError(`bundle config "${file}"`, ['root.path: must be a string']);
+  const rootfs = path.resolve(state.bundle, root);
   const viewRootfs = `/proc/${pid}/root${rootfs}`;
   if (!manifest.tools.nsenter || !manifest.tools.sh) throw new FileError('nsenter', 'the manifest names no nsenter or sh on this host: cannot enter the container');
   // Each target's folder is held open and handed to the script (fd 3 on), which names the target
@@ -218,18 +219,4 @@ function devicesMountPoint(): string {
     if (fstype === 'cgroup' && superOptions?.split(',').includes('devices')) return pre.split(' ')[4]!;
   }
   return '/sys/fs/cgroup/devices';
-}
-
-/** Returns the container's rootfs as an absolute host path, from `<bundle>/config.json`'s root.path. */
-function rootfsOf(bundle: string): string {
-  const file = path.join(bundle, 'config.json');
-  let config: unknown;
-  try {
-    config = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw new ParseError(`bundle config "${file}"`, [(error as Error).message], { cause: error });
-  }
-  const root = isObject(config) && isObject(config.root) ? config.root.path : undefined;
-  if (typeof root !== 'string' || root === '') throw new ParseError(`bundle config "${file}"`, ['root.path: must be a string']);
-  return path.resolve(bundle, root);
 }
