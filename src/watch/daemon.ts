@@ -217,12 +217,13 @@ export class WatchDaemon {
     if (!this.config.cdi.enabled) return;
     const gpus = JSON.stringify(buildCdiSpec(manifest, { kind: this.config.cdi.kind, container: this.config.container }), null, 2) + '\n';
     const imex = buildImexCdiSpec(manifest, this.config.cdi.kind);
-    const cdi = gpus + (imex ? JSON.stringify(imex, null, 2) + '\n' : '');
+    const imexText = imex ? JSON.stringify(imex, null, 2) + '\n' : '';
+    const cdi = gpus + imexText;
     if (cdi === this.writtenCdi) return;
     const imexFile = imexCdiPath(this.config.cdi.path);
     try {
       writeFileAtomic(this.config.cdi.path, gpus);
-      if (imex) writeFileAtomic(imexFile, JSON.stringify(imex, null, 2) + '\n');
+      if (imex) writeFileAtomic(imexFile, imexText);
       else fs.rmSync(imexFile, { force: true });
       this.writtenCdi = cdi;
       this.log.debug(`CDI spec ${this.config.cdi.path} written (kind ${this.config.cdi.kind})${imex ? `, and ${imexFile} (kind ${imex.kind})` : ''}`);

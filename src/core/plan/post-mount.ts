@@ -15,8 +15,8 @@ const HOOK_TIMEOUT_S = 10;
 // escaped. So no string a container controls (annotations, env, args) can pose as structure, and
 // each value is known by its key path: /pid and /bundle in the state, /root/path in the config.
 // crun also puts the rootfs in the state (/root, a string, relative to the bundle or absolute): it
-// is used when present, since crun in a user namespace (rootless, --uidmap) gives "/" as the bundle. A key path seen twice, a value
-// holding an escape, or a "." or ".." component is refused.
+// is used when present, since crun in a user namespace (rootless, --uidmap) gives "/" as the
+// bundle. A key path seen twice, a value holding an escape, or a "." or ".." component is refused.
 const AWK = String.raw`
 function fail(m) { print "oci-gpu: " m > "/dev/stderr"; exit 1 }
 function name(p) { p = substr(p, 2); gsub("/", ".", p); return p }
