@@ -162,7 +162,8 @@ serial(`watchdog: a scan stuck reading the driver's GPU file gets the watcher ki
   t.is((await sh(`kill -HUP ${before.MainPID}`)).exitCode, 0);
   const after = await until(async () => {
     const u = await unit('MainPID', 'NRestarts');
-    return u.NRestarts !== before.NRestarts ? u : null;
+    // NRestarts counts up before the new process exists (MainPID is 0 for that moment): wait for its pid.
+    return u.NRestarts !== before.NRestarts && u.MainPID !== '0' ? u : null;
   }, 'a restart after the watchdog timeout');
   t.is(Number(after.NRestarts), Number(before.NRestarts) + 1);
   t.not(after.MainPID, before.MainPID);
