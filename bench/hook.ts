@@ -1,7 +1,8 @@
 // Start-path costs of the shipped binary (build/oci-gpu, Bun-compiled), each against `node -e 0`
 // with a clean environment, interleaved in one loop: `oci-gpu-hook precreate` with manifests of 1, 8
-// and 64 GPUs (its cost must not grow with the GPU count), the post-mount step's own part (sh + awk
-// reading the state and config.json; a stand-in for nsenter, so no ldconfig), the runtime wrapper
+// and 64 GPUs (its cost must not grow with the GPU count), the post-mount step's own part in both
+// forms (sh + awk reading the state and config.json, a stand-in for nsenter; sh alone, a stand-in for
+// ldconfig), the runtime wrapper
 // passing a command through against the bare runtime, and `oci-gpu scan` as a process; then the
 // hook's peak RSS. Needs root (it scans the h200 fixture host) and runc.
 import { spawnSync } from 'node:child_process';
@@ -64,9 +65,13 @@ export async function run(): Promise<string> {
     Buffer.from(JSON.stringify({ ociVersion: '1.0.2', process: { env: ['PATH=/usr/bin:/bin'], args: ['/bin/true'] }, root: { path: path.join(dir, 'rootfs') }, annotations }));
   const asking = config({ 'oci-gpu/devices': '0' });
   const nothing = config({});
-  // The post-mount step as a CDI spec gives it (masking and compat on), with /bin/true for nsenter.
+  // The post-mount step in both forms (masking and compat on): as a CDI spec or a read-only rootfs
+  // gives it (sh + awk, /bin/true for nsenter), and as precreate gives a writable rootfs (sh in the
+  // container's namespaces, /bin/true for ldconfig); the container's procfs is not there, so no mount.
   fs.writeFileSync(path.join(dir, 'config.json'), asking);
-  const step = postMountHook({ ...base.tools, nsenter: '/bin/true' }, base.libraryDirs, { paramsMask: '/run/oci-gpu/nvidia-params', compatDriverVersion: base.driver!.version })!;
+  const options = { paramsMask: '/run/oci-gpu/nvidia-params', compatDriverVersion: base.driver!.version };
+  const step = postMountHook({ ...base.tools, nsenter: '/bin/true' }, base.libraryDirs, options)!;
+  const inside = postMountHook({ ...base.tools, ldconfig: '/bin/true' }, base.libraryDirs, options, path.join(dir, 'rootfs'))!;
   const state = Buffer.from(JSON.stringify({ ociVersion: '1.0.2', id: 'bench', status: 'creating', pid: process.pid, bundle: dir, annotations: {} }));
   const fixture = buildFixtureHost('h200');
   const samples: Record<string, number[]> = {};
@@ -77,7 +82,8 @@ export async function run(): Promise<string> {
     add('hook --help', timeOnce(hook, ['--help']));
     add('precreate, nothing asked', timeOnce(hook, ['precreate', '--manifest', manifests.get(1)!], nothing));
     for (const [n, file] of manifests) add(`precreate, GPU 0 of ${n}`, timeOnce(hook, ['precreate', '--manifest', file], asking));
-    add('post-mount step: sh + awk (no ldconfig)', timeOnce(step.path, step.args!.slice(1), state));
+    add('post-mount step, createRuntime: sh + awk (no nsenter, no ldconfig)', timeOnce(step.path, step.args!.slice(1), state));
+    add('post-mount step, createContainer: sh (no ldconfig)', timeOnce(inside.path, inside.args!.slice(1), Buffer.alloc(0)));
     add('runc --version', timeOnce('/usr/sbin/runc', ['--version']));
     add('oci-gpu-runtime --runtime runc --version (passthrough)', timeOnce(RUNTIME_BIN, ['--runtime', '/usr/sbin/runc', '--version']));
     add('oci-gpu scan --root h200 (process)', timeOnce(cli, ['scan', '--root', fixture, '--json']));

@@ -83,9 +83,12 @@ both ctl
 h "precreate edit applied to config.json (as Podman does), crun and runc"
 $CLEAN "$HOOK" precreate --manifest "$M" < "$W/check/config.base.json" > "$W/check/config.json"; echo "hook exit $?"
 cp "$W/check/config.json" "$OUT/config-precreate.json"; cp "$W/check/config.json" "$W/check/config.pre.json"
+python3 -c 'import json,sys; print("post-mount step:", list(json.load(open(sys.argv[1]))["hooks"]))' "$W/check/config.json"
 both pre
-echo "-- read-only rootfs"
-jedit "$W/check/config.json" "c['root']['readonly']=True"; both ro
+echo "-- read-only rootfs (its precreate edit runs the post-mount step from the runtime's namespace)"
+cp "$W/check/config.base.json" "$W/check/config.ro.json"; jedit "$W/check/config.ro.json" "c['root']['readonly']=True"
+$CLEAN "$HOOK" precreate --manifest "$M" < "$W/check/config.ro.json" > "$W/check/config.json"; echo "hook exit $?"
+python3 -c 'import json,sys; print("post-mount step:", list(json.load(open(sys.argv[1]))["hooks"]))' "$W/check/config.json"; both ro
 
 h "NVIDIA_VISIBLE_DEVICES=all without annotation (env contract), crun; then void = byte for byte"
 cp "$W/check/config.base.json" "$W/check/config.env.json"; jedit "$W/check/config.env.json" "del c['annotations']['oci-gpu/devices'];c['process']['env'].append('NVIDIA_VISIBLE_DEVICES=all')"

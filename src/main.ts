@@ -1,9 +1,9 @@
 // The one executable's entry: it runs as the program it was started as. The Bun-compiled binary is
 // oci-gpu, and oci-gpu-hook / oci-gpu-runtime are links to it (or argv[0] as a hooks.d entry's
-// args give it); the CLI is imported only when it is the CLI, so a container start never loads it.
+// args give it). Each program is imported only when it is the one started (the build splits them
+// into chunks of their own): a hook start never loads the wrapper or the CLI, and a wrapper
+// pass-through loads neither the hook nor the planning code.
 import path from 'node:path';
-import { hookMain } from './hook/main.js';
-import { runtimeMain } from './runtime/main.js';
 
 /** The name this process was started as: argv[0] for the compiled binary, the script for Node (bin/). */
 export function invokedAs(): string {
@@ -12,8 +12,8 @@ export function invokedAs(): string {
 }
 
 async function run(name: string, argv: string[]): Promise<number> {
-  if (name.startsWith('oci-gpu-hook')) return hookMain(argv);
-  if (name.startsWith('oci-gpu-runtime')) return runtimeMain(argv);
+  if (name.startsWith('oci-gpu-hook')) return (await import('./hook/main.js')).hookMain(argv);
+  if (name.startsWith('oci-gpu-runtime')) return (await import('./runtime/main.js')).runtimeMain(argv);
   const { main } = await import('./cli/main.js');
   return main(argv);
 }

@@ -1,6 +1,6 @@
-// The one module that calls libc through bun:ffi: unix datagrams (systemd's notify socket, /dev/log)
-// and flock(2), which neither Node nor Bun offers in JavaScript (Bun.udpSocket is UDP only; Node
-// has no unix datagram socket). It works in the compiled binary; under Node (bin/, the development
+// The one module that calls libc through bun:ffi: unix datagrams (systemd's notify socket, /dev/log),
+// flock(2) and execve(2), which neither Node nor Bun offers in JavaScript (Bun.udpSocket is UDP only;
+// Node has no unix datagram socket; both can only spawn a child). It works in the compiled binary; under Node (bin/, the development
 // entry, and in-process tests) loadLibc() returns null and callers go without.
 
 /** What oci-gpu needs of libc. Each call returns 0 or the errno it failed with. */
@@ -82,8 +82,55 @@ function bind(ffi: typeof import('bun:ffi')): Libc {
   };
 }
 
+/** execve(2) for the wrapper, bound on its own so a container start compiles no other call. */
+export type Exec = (file: string, args: string[], env: Record<string, string | undefined>) => number;
+
+const IGNORED = [13, 25]; // SIGPIPE, SIGXFSZ
+const SIG_DFL = 0;
+const SIG_IGN = 1;
+
+/**
+ * Returns a call that replaces this process with `file` (argv `args`, environment `env`) and
+ * returns only the errno it failed with (this process as it was); null under Node or when dlopen
+ * fails. Bun ignores SIGPIPE and SIGXFSZ and an ignored signal stays ignored across execve, so both
+ * go back to the default first (as a spawned child gets them); Bun's own descriptors are close-on-exec.
+ */
+export async function loadExec(): Promise<Exec | null> {
+  if (!process.versions.bun) return null;
+  try {
+    const { dlopen, FFIType: T, ptr, read } = await import('bun:ffi');
+    const { symbols: c } = dlopen('libc.so.6', {
+      execve: { args: [T.ptr, T.ptr, T.ptr], returns: T.i32 },
+      signal: { args: [T.i32, T.ptr], returns: T.ptr },
+      __errno_location: { args: [], returns: T.ptr },
+    });
+    return (file, args, env) => {
+      const strings: Buffer[] = [];
+      const cstring = (s: string) => {
+        const b = Buffer.from(`${s}\0`);
+        strings.push(b);
+        return b;
+      };
+      const array = (items: string[]) => {
+        const a = new BigUint64Array(items.length + 1);
+        items.forEach((item, i) => (a[i] = BigInt(ptr(cstring(item)))));
+        return a;
+      };
+      const argv = array(args);
+      const envp = array(Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`])));
+      for (const signal of IGNORED) c.signal(signal, SIG_DFL);
+      c.execve(ptr(cstring(file)), ptr(argv), ptr(envp));
+      const errno = read.i32(c.__errno_location()!, 0) || 1;
+      for (const signal of IGNORED) c.signal(signal, SIG_IGN);
+      return errno;
+    };
+  } catch {
+    return null;
+  }
+}
+
 /** A short name for an errno this module returns, for messages. */
 export function errnoName(errno: number): string {
-  const names: Record<number, string> = { 1: 'EPERM', 2: 'ENOENT', 11: 'EAGAIN', 13: 'EACCES', 36: 'ENAMETOOLONG', 88: 'ENOTSOCK', 91: 'EPROTOTYPE', 111: 'ECONNREFUSED' };
+  const names: Record<number, string> = { 1: 'EPERM', 2: 'ENOENT', 7: 'E2BIG', 8: 'ENOEXEC', 11: 'EAGAIN', 13: 'EACCES', 20: 'ENOTDIR', 36: 'ENAMETOOLONG', 88: 'ENOTSOCK', 91: 'EPROTOTYPE', 111: 'ECONNREFUSED' };
   return names[errno] ?? `errno ${errno}`;
 }

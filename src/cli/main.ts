@@ -1,4 +1,3 @@
-import { releaseVersion } from '../adapters/install-sources.js';
 import { errorLine, exitCodeOf, UsageError } from '../errors.js';
 import { runCdi } from './cdi.js';
 import { processIo, type Io } from './io.js';
@@ -47,7 +46,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   try {
     const [name, ...rest] = argv;
     if (name === undefined || name === '--help' || name === '-h' || name === 'help') return io.out(HELP), 0;
-    if (name === '--version') return io.out(`oci-gpu ${releaseVersion()}\n`), 0;
+    // install-sources (the version's home) loads the install code: only for --version.
+    if (name === '--version') return io.out(`oci-gpu ${(await import('../adapters/install-sources.js')).releaseVersion()}\n`), 0;
     const command = COMMANDS[name];
     if (!command) throw new UsageError(`oci-gpu: unknown command "${name}" (see \`oci-gpu --help\`)`);
     return await command.run(rest, io);

@@ -173,7 +173,7 @@ export async function precreate(input: Buffer, config: Config): Promise<Buffer |
     throw new ParseError(STDIN_CONFIG, [`root.path: must be an absolute path in precreate (got ${JSON.stringify(rootfs ?? null)})`]);
   }
   const manifest = await readManifestForStart(config);
-  const edited = editConfigForRequest(oci, manifest, request, config.container);
+  const edited = editConfigForRequest(oci, manifest, request, config.container, rootfs);
   refuseLinkedDeviceFolders(rootfs, (edited.linux?.devices ?? []).map((d) => d.path));
   return JSON.stringify(edited);
 }

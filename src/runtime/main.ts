@@ -1,16 +1,12 @@
+// A pass-through (state, kill, delete, start, features…) loads no more than this file and errors.ts:
+// the config is read only when no --runtime is given or the bundle is edited, and the edit's modules
+// (manifest, planning) only on create and run.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { writeFileAtomic } from '../adapters/atomic-write.js';
-import { loadConfig, refusalPlaces } from '../adapters/config-file.js';
-import { refuseLinkedDeviceFolders } from '../adapters/rootfs.js';
-import { asOciConfig, requestInputs } from '../core/request/oci-config.js';
-import { editConfigForRequest } from '../core/plan/plan-config.js';
-import { parseRequest } from '../core/request/request.js';
-import { errorLine, exitCodeOf, ParseError, reasonOf, UsageError } from '../errors.js';
+import { errorLine, exitCodeOf, reasonOf, UsageError } from '../errors.js';
 import type { Config } from '../model/config.js';
-import { readManifestForStart } from '../adapters/manifest-file.js';
 
 export const RUNTIME_HELP = `Usage: oci-gpu-runtime [--runtime PATH] [--manifest FILE] [--config FILE] <runc arguments>
 
@@ -68,30 +64,6 @@ export function findCommand(args: string[], cwd: string): { command: string | un
   return { command, bundle, id };
 }
 
-/**
- * Edits `<bundle>/config.json` in place (atomically, mode kept) for the GPUs it asks for;
- * leaves the file untouched when it asks for nothing. Returns true when it changed the file.
- */
-export async function editBundle(bundle: string, config: Config): Promise<boolean> {
-  const file = path.join(bundle, 'config.json');
-  const text = fs.readFileSync(file, 'utf8');
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new ParseError(`bundle config "${file}"`, [(error as Error).message], { cause: error });
-  }
-  const { annotations, env } = requestInputs(value, `bundle config "${file}"`);
-  const request = parseRequest(annotations, env, config.cdi.kind);
-  if (!request) return false;
-  const oci = asOciConfig(value, `bundle config "${file}"`);
-  const rootfs = path.resolve(bundle, oci.root?.path ?? 'rootfs');
-  const edited = editConfigForRequest(oci, await readManifestForStart(config), request, config.container);
-  refuseLinkedDeviceFolders(rootfs, (edited.linux?.devices ?? []).map((d) => d.path));
-  writeFileAtomic(file, JSON.stringify(edited), fs.statSync(file).mode & 0o777);
-  return true;
-}
-
 /** Runs the wrapper: edit on create/run, then the real runtime; resolves to its exit status. */
 export async function runtimeMain(argv: string[]): Promise<number> {
   let runtime = '/usr/bin/runc';
@@ -107,9 +79,9 @@ export async function runtimeMain(argv: string[]): Promise<number> {
     const found = findCommand(rest, process.cwd());
     id = found.id;
     const edits = found.command === 'create' || found.command === 'run';
-    if (!own.runtime || edits) config = loadConfig(own);
+    if (!own.runtime || edits) config = (await import('../adapters/config-file.js')).loadConfig(own);
     runtime = own.runtime ?? config!.runtime.path;
-    if (edits) await editBundle(found.bundle, config!);
+    if (edits) await (await import('./edit-bundle.js')).editBundle(found.bundle, config!);
     return await exec(runtime, rest);
   } catch (error) {
     const line = errorLine('oci-gpu-runtime', error, process.env.OCI_GPU_DEBUG === '1');
@@ -117,6 +89,7 @@ export async function runtimeMain(argv: string[]): Promise<number> {
     writeRuntimeLog(rest, line);
     // Loaded only on a refusal; the same places as the hook's (the runtime's log is gone with the container).
     const { recordRefusal } = await import('../adapters/refusal-log.js');
+    const { refusalPlaces } = await import('../adapters/config-file.js');
     await recordRefusal({
       program: 'oci-gpu-runtime',
       reason: reasonOf('oci-gpu-runtime', error),
@@ -155,8 +128,18 @@ export function writeRuntimeLog(args: string[], line: string): void {
   }
 }
 
-// Neither Node's nor Bun's API has exec(2): run the runtime as a child with our stdio and pass signals on.
-function exec(runtime: string, args: string[]): Promise<number> {
+// The runtime replaces this process (execve through bun:ffi), so it starts as if called directly:
+// same pid, stdio, environment, and signals reach it without us. Under Node (no exec(2) in its API)
+// it runs as a child with our stdio, and we pass signals on.
+async function exec(runtime: string, args: string[]): Promise<number> {
+  const { errnoName, loadExec } = await import('../adapters/libc.js');
+  const execve = await loadExec();
+  if (!execve) return spawnRuntime(runtime, args);
+  const errno = execve(runtime, [runtime, ...args], process.env);
+  throw new UsageError(`oci-gpu-runtime: cannot run "${runtime}": ${errnoName(errno)}`);
+}
+
+function spawnRuntime(runtime: string, args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
     const child = spawn(runtime, args, { stdio: 'inherit' });
     const forward = (signal: NodeJS.Signals) => child.kill(signal);

@@ -72,7 +72,7 @@ const REQUESTS: GpuRequest[] = [
 /** What the hook does with an accepted manifest; throws when it breaks the contract. */
 function useAccepted(manifest: Manifest): void {
   for (const request of REQUESTS) {
-    const edited = ourErrorsOnly(() => editConfigForRequest(PODMAN_CONFIG, manifest, request, { maskDriverParams: true, cudaCompat: true }));
+    const edited = ourErrorsOnly(() => editConfigForRequest(PODMAN_CONFIG, manifest, request, { maskDriverParams: true, cudaCompat: true }, PODMAN_CONFIG.root!.path));
     if (edited === undefined) continue;
     const problems = validateOciConfig(edited);
     if (problems.length) throw new Error(`an accepted manifest edits a valid config into an invalid one: ${problems.slice(0, 4).join('; ')}`);

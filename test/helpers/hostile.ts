@@ -252,8 +252,11 @@ export function recordingManifest(source: FixtureManifest, markers: Markers): st
   for (const tool of ['sh', 'nsenter', 'ldconfig'] as const) {
     const real = data.tools[tool];
     const file = path.join(dir, tool);
-    // /bin/dash reads its own environ before it could add anything to it.
-    writeFileSync(file, `#!/bin/dash\n/usr/bin/tr '\\0' '\\n' </proc/$$/environ >'${markers.dir}/env-${tool}-'$$\nexec '${real}' "$@"\n`);
+    // tr prints the environment dash was given and exports (dash adds PWD; the tests allow that).
+    // /proc/self, not /proc/$$, and a unique marker name, not one by $$: a createContainer hook runs
+    // in the container's pid namespace (the same small pid every start) while /proc is still the
+    // host's (before pivot_root), where $$ names another process.
+    writeFileSync(file, `#!/bin/dash\n/usr/bin/tr '\\0' '\\n' </proc/self/environ >"$(/usr/bin/mktemp '${markers.dir}/env-${tool}-XXXXXXXX')"\nexec '${real}' "$@"\n`);
     chmodSync(file, 0o755);
     data.tools[tool] = file;
   }

@@ -50,7 +50,7 @@ serial(`the spec on disk is valid CDI, names devices by index and UUID, says NVI
   const hooks = spec.containerEdits.hooks as { path: string; args: string[] }[];
   t.deepEqual(hooks.map((h) => [h.path, h.args.slice(0, 2)]), [[data.tools.sh, ['sh', '-c']]]);
   t.false(JSON.stringify(hooks).includes('oci-gpu-hook'));
-  t.is(hooks[0]!.args[10], '/run/oci-gpu/nvidia-params', 'it names the masked params the watcher keeps beside the configured manifest');
+  t.is(hooks[0]!.args[11], '/run/oci-gpu/nvidia-params', 'it names the masked params the watcher keeps beside the configured manifest');
 });
 
 serial(`crun: a UUID name gets that GPU only${why}`, async (t) => {

@@ -319,11 +319,23 @@ rootTest(`precreate output for an annotated config is valid, keeps everything el
   t.is(edited.annotations.keep, 'me');
   t.deepEqual(edited.process, config.process);
   for (const mnt of config.mounts) t.true(edited.mounts.some((x: { destination: string }) => x.destination === mnt.destination));
+  // `crun spec` makes a read-only rootfs: the step runs from the runtime's namespace, as CDI's does.
+  t.true(config.root.readonly);
   const ld = (edited.hooks?.createRuntime ?? []) as { path: string; args: string[]; env: string[] }[];
   t.is(ld.length, 1, 'one createRuntime ld cache step');
+  t.is(edited.hooks?.createContainer, undefined);
   t.false(ld[0]!.args.includes(config.root.path), 'the ld cache step reads the rootfs at start (config.json in the bundle), the same step as CDI\'s');
   t.deepEqual(ld[0]!.args.slice(0, 2), ['sh', '-c']);
   t.deepEqual(ld[0]!.env, ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'], 'the ld cache step must get a minimal env');
+  // A writable rootfs: the step runs inside the container's namespaces, given the rootfs.
+  const writable = await runBinary(bin, ['precreate', '--manifest', m.file], JSON.stringify({ ...config, root: { path: config.root.path } }));
+  t.is(writable.exitCode, 0, show(writable));
+  const rw = JSON.parse(writable.stdout) as Config;
+  t.is(rw.hooks?.createRuntime, undefined);
+  const cc = (rw.hooks?.createContainer ?? []) as { path: string; args: string[]; env: string[] }[];
+  t.is(cc.length, 1, 'one createContainer ld cache step');
+  t.is(cc[0]!.args[cc[0]!.args.indexOf('oci-gpu-post-mount') + 5], config.root.path, 'the step is given root.path');
+  t.deepEqual(cc[0]!.env, ['PATH=/usr/sbin:/usr/bin:/sbin:/bin']);
   // A second precreate (both hooks.d entries installed) changes nothing more.
   const twice = await runBinary(bin, ['precreate', '--manifest', m.file], once.stdout);
   t.is(twice.exitCode, 0, show(twice));

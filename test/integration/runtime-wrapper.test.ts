@@ -6,7 +6,8 @@
 // nothing must not be touched. Needs root.
 import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
   assertProbe,
@@ -186,3 +187,24 @@ rootTest(`oci-gpu-runtime --help and a missing runtime binary${why}`, async (t) 
 });
 
 
+
+// The wrapper becomes the runtime (execve), as if Docker had run it directly: same pid, our stdio,
+// the caller's environment, and the signals Bun ignores (SIGPIPE, SIGXFSZ) back at their default,
+// since an ignored signal stays ignored across execve. A stand-in runtime reports what it got.
+rootTest(`oci-gpu-runtime replaces itself with the runtime: same pid, environment kept, no signal left ignored${why}`, async (t) => {
+  await hookBinary();
+  const dir = mkdtempSync(path.join(tmpdir(), 'oci-gpu-exec-'));
+  const fake = path.join(dir, 'runtime');
+  writeFileSync(fake, '#!/bin/sh\necho "pid $$"\necho "args $*"\necho "env $MARK"\ngrep -E "^Sig(Ign|Blk):" /proc/self/status\nexit 7\n', { mode: 0o755 });
+  const child = spawn(RUNTIME_BIN, ['--runtime', fake, 'state', 'c1'], { env: { PATH: '/usr/bin:/bin', MARK: 'kept' } });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += String(d)));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  t.is(code, 7, out);
+  t.regex(out, new RegExp(`^pid ${child.pid}$`, 'm'), 'the runtime runs in the wrapper\'s own process');
+  t.regex(out, /^args state c1$/m);
+  t.regex(out, /^env kept$/m);
+  // sh reports what it inherited: nothing ignored, nothing blocked.
+  t.regex(out, /^SigBlk:\s+0+$/m);
+  t.regex(out, /^SigIgn:\s+0+$/m);
+});

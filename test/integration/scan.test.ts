@@ -1,6 +1,7 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { createHostFs } from '../../src/adapters/host-fs.js';
 import { buildCdiSpec } from '../../src/core/plan/cdi-spec.js';
@@ -247,4 +248,29 @@ rootTest(`gb200-imex: IMEX channels 0 and 1 by number; h200 (the real host) has 
     ['/dev/nvidia-caps-imex-channels/channel1', 236, 1],
   ]);
   t.deepEqual(scan('h200').imexChannels, []);
+});
+
+rootTest(`cdi generate --output writes the IMEX channels' spec beside the GPUs' one, and removes it for a host with none${NEEDS_ROOT}`, (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oci-gpu-cdi-imex-'));
+  const out = path.join(dir, 'oci-gpu.json');
+  const imexFile = path.join(dir, 'oci-gpu-imex-channel.json');
+  let r = cli(['cdi', 'generate', '--root', buildFixtureHost('gb200-imex'), '--output', out]);
+  t.is(r.code, 0, r.err);
+  t.regex(r.err, new RegExp(`^wrote ${imexFile} \\(nvidia\\.com/imex-channel, 2 IMEX channels, cdiVersion 0\\.5\\.0\\)$`, 'm'));
+  const spec = JSON.parse(fs.readFileSync(imexFile, 'utf8'));
+  t.deepEqual(validateCdiSpec(spec), []);
+  t.is(spec.kind, 'nvidia.com/imex-channel');
+  t.deepEqual(spec.devices.map((d: { name: string }) => d.name), ['0', '1', 'all']);
+  t.deepEqual(spec.devices[1].containerEdits.deviceNodes.map((n: { path: string }) => n.path), ['/dev/nvidia-caps-imex-channels/channel1']);
+  t.is(JSON.parse(fs.readFileSync(out, 'utf8')).kind, 'nvidia.com/gpu');
+  // To stdout only the GPUs' spec (one JSON document), and a line saying where the other one goes.
+  r = cli(['cdi', 'generate', '--root', buildFixtureHost('gb200-imex')]);
+  t.is(JSON.parse(r.out).kind, 'nvidia.com/gpu');
+  t.regex(r.err, /2 IMEX channels: their spec \(nvidia\.com\/imex-channel\) is written only with --output/);
+  // The same output for a host without channels: no stale IMEX spec is left behind.
+  r = cli(['cdi', 'generate', '--root', buildFixtureHost('h200'), '--output', out]);
+  t.is(r.code, 0, r.err);
+  t.false(fs.existsSync(imexFile));
+  t.regex(r.err, /removed .*oci-gpu-imex-channel\.json: this host has no IMEX channels/);
+  fs.rmSync(dir, { recursive: true, force: true });
 });

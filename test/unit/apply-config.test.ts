@@ -225,7 +225,7 @@ for (const host of ['h200', 'rhel-2gpu'] as const) {
   FIXTURE_HOSTS.test(`${host}: editConfigForRequest gives a valid config that allows exactly the planned nodes${FIXTURE_HOSTS.why}`, (t) => {
     const m = scanFixture(host);
     const req = parseRequest({}, ['NVIDIA_VISIBLE_DEVICES=all', 'NVIDIA_DRIVER_CAPABILITIES=all'], 'nvidia.com/gpu')!;
-    const out = editConfigForRequest(EXAMPLE, m, req, ON);
+    const out = editConfigForRequest(EXAMPLE, m, req, ON, '/b/rootfs');
     t.deepEqual(validateOciConfig(out), []);
     const plan = planEdits(m, req);
     const rules = out.linux!.resources!.devices!;
@@ -235,15 +235,20 @@ for (const host of ['h200', 'rhel-2gpu'] as const) {
     for (const mount of out.mounts!.slice(EXAMPLE.mounts!.length)) {
       t.true(mount.source!.startsWith(`${m.root}/`), mount.source);
     }
-    t.is(out.hooks!.createRuntime!.length, EXAMPLE.hooks!.createRuntime!.length + 1, 'one ld cache hook');
-    t.deepEqual(editConfigForRequest(out, m, req, ON), out, 'idempotent');
+    t.is(out.hooks!.createRuntime!.length, EXAMPLE.hooks!.createRuntime!.length + 1, 'a read-only rootfs: one ld cache hook, from the runtime\'s namespace');
+    t.deepEqual(out.hooks!.createContainer, EXAMPLE.hooks!.createContainer);
+    t.deepEqual(editConfigForRequest(out, m, req, ON, '/b/rootfs'), out, 'idempotent');
+    const writable = editConfigForRequest({ ...EXAMPLE, root: { path: 'rootfs' } }, m, req, ON, '/b/rootfs');
+    t.deepEqual(writable.hooks!.createRuntime, EXAMPLE.hooks!.createRuntime);
+    t.is(writable.hooks!.createContainer!.length, EXAMPLE.hooks!.createContainer!.length + 1, 'a writable rootfs: one ld cache hook, inside the container\'s namespaces');
+    t.true(writable.hooks!.createContainer!.at(-1)!.args!.includes('/b/rootfs'), 'the step is given the rootfs');
   });
 }
 
 FIXTURE_HOSTS.test(`rhel-2gpu: NVIDIA_VISIBLE_DEVICES=1 allows /dev/nvidia3 and not /dev/nvidia0${FIXTURE_HOSTS.why}`, (t) => {
   const m = scanFixture('rhel-2gpu');
   const req = parseRequest({}, ['NVIDIA_VISIBLE_DEVICES=1'], 'nvidia.com/gpu')!;
-  const out = editConfigForRequest(MINIMAL, m, req, ON);
+  const out = editConfigForRequest(MINIMAL, m, req, ON, '/b/rootfs');
   t.deepEqual(validateOciConfig(out), []);
   t.deepEqual(out.linux!.devices!.map((d) => d.path), ['/dev/nvidiactl', '/dev/nvidia3', '/dev/nvidia-uvm', '/dev/nvidia-uvm-tools']);
   const rules = [{ allow: false, access: 'rwm' }, ...out.linux!.resources!.devices!];

@@ -110,15 +110,16 @@ test('the ld cache hook is the post-mount step: the host\'s sh, nsenter, ldconfi
   const [h] = hooks;
   t.like(h, { hookName: 'createRuntime', path: '/srv/host/bin/sh', env: HOOK_ENV });
   t.deepEqual(h!.args!.slice(0, 2), ['sh', '-c']);
-  // sh -c SCRIPT NAME nsenter ldconfig awk PROGRAM sh mount MASK DRIVER-MAJOR folders...
-  t.deepEqual(h!.args!.slice(3, 7), ['oci-gpu-post-mount', '/srv/host/usr/bin/nsenter', '/srv/host/sbin/ldconfig.real', '/srv/host/usr/bin/awk']);
-  t.deepEqual(h!.args!.slice(8, 12), ['/srv/host/bin/sh', '/srv/host/usr/bin/mount', '', '580'], 'no params file named by this manifest: no masking; CUDA compat against driver 580');
-  t.deepEqual(h!.args!.slice(12), ['/usr/lib/i386-linux-gnu', '/usr/lib/x86_64-linux-gnu']);
-  t.deepEqual(h, postMountHook(m.tools, m.libraryDirs, { paramsMask: null, compatDriverVersion: '580.159.04' }), 'the same step as the precreate edit');
+  // sh -c SCRIPT NAME nsenter awk PROGRAM sh STEP ldconfig mount MASK DRIVER-MAJOR folders...
+  t.deepEqual(h!.args!.slice(3, 6), ['oci-gpu-post-mount', '/srv/host/usr/bin/nsenter', '/srv/host/usr/bin/awk']);
+  t.deepEqual(h!.args!.slice(7, 8), ['/srv/host/bin/sh']);
+  t.deepEqual(h!.args!.slice(9, 13), ['/srv/host/sbin/ldconfig.real', '/srv/host/usr/bin/mount', '', '580'], 'no params file named by this manifest: no masking; CUDA compat against driver 580');
+  t.deepEqual(h!.args!.slice(13), ['/usr/lib/i386-linux-gnu', '/usr/lib/x86_64-linux-gnu']);
+  t.deepEqual(h, postMountHook(m.tools, m.libraryDirs, { paramsMask: null, compatDriverVersion: '580.159.04' }), 'the step precreate gives a read-only rootfs');
   const masked = build(t, buildManifest({ gpus: 1, root: '/srv/host', paramsMask: '/run/oci-gpu/nvidia-params' }));
-  t.is(masked.containerEdits.hooks![0]!.args![10], '/run/oci-gpu/nvidia-params');
+  t.is(masked.containerEdits.hooks![0]!.args![11], '/run/oci-gpu/nvidia-params');
   const off = buildCdiSpec(buildManifest({ gpus: 1, paramsMask: '/run/oci-gpu/nvidia-params' }), { container: { maskDriverParams: false, cudaCompat: false } });
-  t.deepEqual(off.containerEdits.hooks![0]!.args!.slice(10, 12), ['', ''], 'both turned off in the config');
+  t.deepEqual(off.containerEdits.hooks![0]!.args!.slice(11, 13), ['', ''], 'both turned off in the config');
 });
 
 const noHook = test.macro({
@@ -201,7 +202,7 @@ for (const host of ['h200', 'rhel-2gpu'] as const) {
     t.true(mountedPaths(spec.containerEdits).some((p) => /\/libcuda\.so\.\d+\.\d+\.\d+$/.test(p)));
     t.false(mountedPaths(spec.containerEdits).some((p) => p.includes('libcudart') || p.includes('570.86.15')));
     t.is(spec.containerEdits.hooks?.length, 1);
-    t.deepEqual(spec.containerEdits.hooks![0]!.args!.slice(12), m.libraryDirs);
+    t.deepEqual(spec.containerEdits.hooks![0]!.args!.slice(13), m.libraryDirs);
   });
 }
 

@@ -1,8 +1,11 @@
-// The post-mount step (sh + one awk, no JS runtime) reads the container's pid from the runtime state
-// and its rootfs from <bundle>/config.json. Both files carry container-controlled strings
-// (annotations, env, args): run the real step, with /bin/echo standing in for nsenter, against
-// compact and pretty-printed files, relative and absolute root.path, hostile strings, huge configs,
-// and every awk this machine has (mawk is Debian's and Ubuntu's default; gawk; busybox).
+// The post-mount step (sh, no JS runtime). From the runtime's namespace (createRuntime: a CDI spec,
+// a read-only rootfs) one awk reads the container's pid from the runtime state and its rootfs from
+// <bundle>/config.json. Both files carry container-controlled strings (annotations, env, args): run
+// the real step, with a stand-in nsenter that prints the pid and runs the rest and /bin/echo for
+// ldconfig, against compact and pretty-printed files, relative and absolute root.path, hostile
+// strings, huge configs, and every awk this machine has (mawk is Debian's and Ubuntu's default;
+// gawk; busybox). Inside the container's namespaces (createContainer: precreate and the wrapper on
+// a writable rootfs) the same step runs with the rootfs it was given and reads nothing.
 import test from 'ava';
 import fc from 'fast-check';
 import { spawnSync } from 'node:child_process';
@@ -34,8 +37,19 @@ function bundle(config: string): string {
   return dir;
 }
 
+/** An executable shell script in the work folder. */
+function script(name: string, body: string): string {
+  const file = path.join(work, name);
+  writeFileSync(file, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+  return file;
+}
+// nsenter's stand-in: prints the pid it was given, drops `--target N --mount --`, runs the rest here.
+const NSENTER = script('fake-nsenter', 'echo "pid $2"\nshift 4\nexec "$@"');
+// ldconfig's stand-in: the compat probe (-n -X) goes to the real one, the cache write is echoed.
+const LDCONFIG = script('fake-ldconfig', 'case " $* " in *" -X "*) exec /sbin/ldconfig "$@" ;; esac\necho ldconfig "$@"');
+
 function hookFor(awk: string): Hook {
-  return postMountHook({ ldconfig: '/sbin/ldconfig.real', nsenter: '/bin/echo', sh: '/bin/sh', awk, mount: '/usr/bin/mount' }, DIRS)!;
+  return postMountHook({ ldconfig: LDCONFIG, nsenter: NSENTER, sh: '/bin/sh', awk, mount: '/usr/bin/mount' }, DIRS)!;
 }
 
 function runStep(awk: (typeof AWKS)[number], state: string) {
@@ -50,7 +64,7 @@ function runStep(awk: (typeof AWKS)[number], state: string) {
   return { code: r.status, out: String(r.stdout).trim(), err: String(r.stderr).trim() };
 }
 
-const expected = (pid: number, rootfs: string) => `--target ${pid} --mount -- /sbin/ldconfig.real -r ${rootfs} ${DIRS.join(' ')}`;
+const expected = (pid: number, rootfs: string) => `pid ${pid}\nldconfig -r ${rootfs} ${DIRS.join(' ')}`;
 const state = (pid: unknown, b: string, extra = '') => `{"ociVersion":"1.0.2","id":"c1","status":"created","pid":${JSON.stringify(pid)},"bundle":${JSON.stringify(b)}${extra}}`;
 
 for (const awk of AWKS) {
@@ -160,54 +174,57 @@ test('the step runs with only the minimal PATH, as createRuntime, with a timeout
   t.is(postMountHook({ ldconfig: '/sbin/ldconfig', nsenter: '/usr/bin/nsenter', sh: '/bin/sh', awk: '', mount: '/usr/bin/mount' }, DIRS), null, 'no awk: no step');
 });
 
-// --- params masking and CUDA forward compatibility (the step's other two jobs) ---
+// --- the two forms, params masking and CUDA forward compatibility (the step's other two jobs) ---
 
-function runWith(options: PostMountOptions, state: string, ldconfig = '/sbin/ldconfig') {
-  const hook = postMountHook({ ldconfig, nsenter: '/bin/echo', sh: '/bin/sh', awk: '/usr/bin/mawk', mount: '/usr/bin/mount' }, DIRS, options)!;
-  const r = spawnSync(hook.path, hook.args!.slice(1), { input: state, argv0: hook.args![0], env: { PATH: '/usr/bin:/bin' } });
-  return { code: r.status, out: String(r.stdout).trim(), err: String(r.stderr).trim() };
+const TOOLS = { ldconfig: LDCONFIG, nsenter: NSENTER, sh: '/bin/sh', awk: '/usr/bin/mawk', mount: '/bin/echo' };
+const OFF: PostMountOptions = { paramsMask: null, compatDriverVersion: null };
+
+/** Runs the step as the runtime would: from its namespace (rootfs null) with `state` on stdin, or inside the container's with nothing on stdin. */
+function runWith(options: PostMountOptions, root: string, inside: boolean, tools = TOOLS) {
+  const hook = postMountHook(tools, DIRS, options, inside ? root : null)!;
+  const input = inside ? '' : state(11, bundle(JSON.stringify({ root: { path: root } })));
+  const r = spawnSync(hook.path, hook.args!.slice(1), { input, argv0: hook.args![0], env: { PATH: '/usr/bin:/bin' } });
+  return { hook, code: r.status, out: String(r.stdout).trim(), err: String(r.stderr).trim() };
 }
+const FORMS = [
+  { inside: false, name: 'createRuntime (awk + nsenter)', pid: 'pid 11\n' },
+  { inside: true, name: 'createContainer (in the namespace)', pid: '' },
+];
 
-test('masking on: nsenter runs the host sh, which binds the masked file over the container\'s params (read-only) when its procfs has it, then ldconfig', (t) => {
-  const b = bundle('{"root":{"path":"/r"}}');
-  const r = runWith({ paramsMask: '/run/oci-gpu/nvidia-params', compatDriverVersion: null }, state(8, b));
-  t.is(r.code, 0, r.err);
-  t.true(r.out.startsWith('--target 8 --mount -- /bin/sh -c '), r.out);
-  t.regex(r.out, /"\$m" --bind -o ro,nosuid,nodev,noexec "\$k" "\$t"/);
-  t.regex(r.out, /t=\$1\/proc\/driver\/nvidia\/params/);
-  t.true(r.out.endsWith(` sh /r /usr/bin/mount /run/oci-gpu/nvidia-params /sbin/ldconfig ${DIRS.join(' ')}`), r.out);
+test('given a writable rootfs the step is a createContainer hook that reads nothing and needs neither nsenter nor awk', (t) => {
+  const hook = postMountHook({ ...TOOLS, nsenter: '', awk: '' }, DIRS, OFF, '/var/lib/containers/storage/overlay/x/merged')!;
+  t.like(hook, { hookName: 'createContainer', path: '/bin/sh', env: HOOK_ENV });
+  t.true((hook.timeout ?? 0) > 0);
+  t.deepEqual(hook.args!.slice(3), ['oci-gpu-post-mount', LDCONFIG, '/bin/echo', '', '', '/var/lib/containers/storage/overlay/x/merged', ...DIRS]);
+  const r = spawnSync(hook.path, hook.args!.slice(1), { input: '', argv0: 'sh', env: { PATH: '/usr/bin:/bin' } });
+  t.is(r.status, 0, String(r.stderr));
+  t.is(String(r.stdout), `ldconfig -r /var/lib/containers/storage/overlay/x/merged ${DIRS.join(' ')}\n`);
+  t.is(postMountHook({ ...TOOLS, ldconfig: '' }, DIRS, OFF, '/r'), null, 'no ldconfig: no step');
+  t.is(postMountHook({ ...TOOLS, nsenter: '' }, DIRS, OFF), null, 'from the runtime\'s namespace without nsenter: no step');
 });
 
-test('masking off (or no params file, or no mount): nsenter runs ldconfig directly', (t) => {
-  const b = bundle('{"root":{"path":"/r"}}');
-  for (const options of [{ paramsMask: null, compatDriverVersion: null }]) {
-    const r = runWith(options, state(8, b));
-    t.is(r.out, `--target 8 --mount -- /sbin/ldconfig -r /r ${DIRS.join(' ')}`);
-  }
-  const noMount = postMountHook({ ldconfig: '/sbin/ldconfig', nsenter: '/bin/echo', sh: '/bin/sh', awk: '/usr/bin/awk', mount: '' }, DIRS, { paramsMask: '/x', compatDriverVersion: null })!;
-  t.is(noMount.args![10], '', 'a host without mount: no masking, still an ld cache');
-});
-
-test('the masking runs inside the namespace for real: the bind goes on only when the target exists there and the masked file too', (t) => {
-  // Run the inner script with /bin/echo as mount: target missing → ldconfig straight away; present → mount first.
-  const mask = path.join(work, 'nvidia-params');
-  const hook = postMountHook({ ldconfig: '/bin/echo', nsenter: '/usr/bin/env', sh: '/bin/sh', awk: '/usr/bin/mawk', mount: '/bin/echo' }, ['/lib'], { paramsMask: mask, compatDriverVersion: null })!;
-  const root = path.join(work, 'ns-root');
-  mkdirSync(path.join(root, 'proc/driver/nvidia'), { recursive: true });
-  const b = bundle(JSON.stringify({ root: { path: root } }));
-  // env stands in for nsenter: it runs the rest of the line (`--target N --mount --` are dropped by a wrapper).
-  const wrapper = path.join(work, 'fake-nsenter');
-  writeFileSync(wrapper, '#!/bin/sh\nshift 4\nexec "$@"\n', { mode: 0o755 });
-  const run = () => spawnSync(hook.path, hook.args!.slice(1).map((a) => (a === '/usr/bin/env' ? wrapper : a)), { input: state(9, b), argv0: 'sh', env: { PATH: '/usr/bin:/bin' } });
-  let r = run();
-  t.is(String(r.stdout), `-r ${root} /lib\n`, 'no params file in the container: no mount');
-  writeFileSync(path.join(root, 'proc/driver/nvidia/params'), 'ModifyDeviceFiles: 1\n');
-  r = run();
-  t.is(String(r.stdout), `-r ${root} /lib\n`, 'the masked file is not there (no watcher wrote it): no mount, the container still starts');
-  writeFileSync(mask, 'ModifyDeviceFiles: 0\n');
-  r = run();
-  t.is(String(r.stdout), `--bind -o ro,nosuid,nodev,noexec ${mask} ${root}/proc/driver/nvidia/params\n-r ${root} /lib\n`);
-});
+for (const form of FORMS) {
+  test(`${form.name}: masking binds the masked file read-only over the container's params only when its procfs has them and the file is there`, (t) => {
+    const mask = path.join(work, `nvidia-params-${form.inside}`);
+    const root = path.join(work, `ns-root-${form.inside}`);
+    mkdirSync(path.join(root, 'proc/driver/nvidia'), { recursive: true });
+    const run = () => runWith({ paramsMask: mask, compatDriverVersion: null }, root, form.inside);
+    let r = run();
+    t.is(r.code, 0, r.err);
+    t.is(r.out, `${form.pid}ldconfig -r ${root} ${DIRS.join(' ')}`, 'no params file in the container: no mount');
+    writeFileSync(path.join(root, 'proc/driver/nvidia/params'), 'ModifyDeviceFiles: 1\n');
+    r = run();
+    t.is(r.out, `${form.pid}ldconfig -r ${root} ${DIRS.join(' ')}`, 'the masked file is not there (no watcher wrote it): no mount, the container still starts');
+    writeFileSync(mask, 'ModifyDeviceFiles: 0\n');
+    r = run();
+    t.is(r.out, `${form.pid}--bind -o ro,nosuid,nodev,noexec ${mask} ${root}/proc/driver/nvidia/params\nldconfig -r ${root} ${DIRS.join(' ')}`);
+    const failing = runWith({ paramsMask: mask, compatDriverVersion: null }, root, form.inside, { ...TOOLS, mount: '/bin/false' });
+    t.is(failing.code, 1, 'a failed bind fails the step (and the start), ldconfig never runs');
+    t.false(failing.out.includes('ldconfig'));
+    const noMount = runWith({ paramsMask: mask, compatDriverVersion: null }, root, form.inside, { ...TOOLS, mount: '' });
+    t.is(noMount.out, `${form.pid}ldconfig -r ${root} ${DIRS.join(' ')}`, 'a host without mount: no masking, still an ld cache');
+  });
+}
 
 /** A rootfs whose /usr/local/cuda (an absolute symlink through /etc/alternatives, as nvidia/cuda images have it) holds compat/libcuda.so.<version>. */
 function compatRootfs(version: string | null): string {
@@ -227,13 +244,15 @@ function compatRootfs(version: string | null): string {
 
 const compat = test.macro({
   exec(t, imageVersion: string | null, first: boolean) {
-    const root = compatRootfs(imageVersion);
-    const r = runWith({ paramsMask: null, compatDriverVersion: '550.90.07' }, state(11, bundle(JSON.stringify({ root: { path: root } }))));
-    t.is(r.code, 0, r.err);
-    t.is(r.out, `--target 11 --mount -- /sbin/ldconfig -r ${root}${first ? ' /usr/local/cuda/compat' : ''} ${DIRS.join(' ')}`);
-    t.false(existsSync(path.join(root, 'usr/local/cuda-12.8/compat/libcuda.so.1')), 'the probe wrote nothing into the image');
+    for (const form of FORMS) {
+      const root = compatRootfs(imageVersion);
+      const r = runWith({ paramsMask: null, compatDriverVersion: '550.90.07' }, root, form.inside);
+      t.is(r.code, 0, r.err);
+      t.is(r.out, `${form.pid}ldconfig -r ${root}${first ? ' /usr/local/cuda/compat' : ''} ${DIRS.join(' ')}`, form.name);
+      t.false(existsSync(path.join(root, 'usr/local/cuda-12.8/compat/libcuda.so.1')), 'the probe wrote nothing into the image');
+    }
   },
-  title: (_, v: string | null, first: boolean) => `${rootTitle}CUDA compat on driver 550: an image with ${v ? `compat libcuda ${v}` : 'no compat libcuda'} → ${first ? 'its compat folder first in the ld cache' : 'left out'}`,
+  title: (_, v: string | null, first: boolean) => `${rootTitle}CUDA compat on driver 550, both forms: an image with ${v ? `compat libcuda ${v}` : 'no compat libcuda'} → ${first ? 'its compat folder first in the ld cache' : 'left out'}`,
 });
 const rootTitle = IS_ROOT ? '' : '[skipped: needs root (ldconfig -r chroots)] ';
 const rootTest_ = IS_ROOT ? test : test.skip;
@@ -242,8 +261,13 @@ rootTest_(compat, '550.54.15', false);
 rootTest_(compat, '535.183.01', false);
 rootTest_(compat, null, false);
 
-test('CUDA compat off: no probe, the step names only the driver\'s folders', (t) => {
-  const hook = postMountHook({ ldconfig: '/sbin/ldconfig', nsenter: '/bin/echo', sh: '/bin/sh', awk: '/usr/bin/awk', mount: '/usr/bin/mount' }, DIRS, { paramsMask: null, compatDriverVersion: null })!;
-  t.is(hook.args![11], '');
-  t.is(postMountHook({ ldconfig: '/sbin/ldconfig', nsenter: '/bin/echo', sh: '/bin/sh', awk: '/usr/bin/awk', mount: '/usr/bin/mount' }, DIRS, { paramsMask: null, compatDriverVersion: '580.159.04' })!.args![11], '580');
+test('CUDA compat off: no probe; on: the driver\'s major version goes to the step', (t) => {
+  const major = (o: PostMountOptions, rootfs: string | null) => {
+    const args = postMountHook(TOOLS, DIRS, o, rootfs)!.args!;
+    return args[args.indexOf('oci-gpu-post-mount') + (rootfs ? 4 : 9)];
+  };
+  for (const rootfs of [null, '/r']) {
+    t.is(major(OFF, rootfs), '');
+    t.is(major({ paramsMask: null, compatDriverVersion: '580.159.04' }, rootfs), '580');
+  }
 });

@@ -5,9 +5,10 @@ import type { HostTools, Manifest } from '../../model/manifest.js';
 export const HOOK_ENV = ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'];
 const HOOK_TIMEOUT_S = 10;
 
-// The post-mount step starts no JS runtime: sh runs awk once to read the runtime state on stdin
-// and the bundle's config.json, then execs nsenter into the container's mount namespace to run the
-// host's static ldconfig against the container's rootfs.
+// The post-mount step starts no JS runtime. Where the config's edits know the rootfs, it is sh
+// running the step below in the container's namespaces as a createContainer hook. Where they do not
+// (a CDI spec), sh runs awk once to read the runtime state on stdin and the bundle's config.json,
+// then execs nsenter into the container's mount namespace to run the same step.
 //
 // The awk program is a JSON tokenizer, not a text search. With RS='"' every record is the text
 // between two quotes: outside a string it is structure (braces, colons, commas, numbers), inside it
@@ -84,20 +85,20 @@ BEGIN {
 }
 `;
 
-// After the awk: CUDA forward compatibility, then the container's mount namespace.
+// The step's work, run inside the container's mount namespace (before pivot_root: the host's files
+// are still there), as the createContainer hook itself or through nsenter:
 // - v (the driver's major version, or empty: off): when the image has /usr/local/cuda, the host's
 //   ldconfig lists the image's /usr/local/cuda/compat inside the rootfs (-r chroots: the image's
 //   symlinks resolve in the image; -n -X: nothing is written) and, when its libcuda is of a newer
 //   driver branch than the host's, that folder goes first on ldconfig's command line, so its
 //   libcuda.so.1 comes first in the container's ld cache. An older or equal one is left out.
-// - k (the masked params file, or empty: off): inside the container's mount namespace the file is
-//   bound read-only over /proc/driver/nvidia/params (runc refuses spec mounts under /proc), when the
-//   container's procfs has it and the file is there (a spec written by `cdi generate` names the
-//   watcher's file; without a watcher the container sees the driver's own params); then ldconfig.
-const SCRIPT = [
-  'n=$1 l=$2 a=$3 p=$4 s=$5 m=$6 k=$7 v=$8; shift 8',
-  'o=$("$a" "$p") || exit 1',
-  'pid=${o%%"\n"*} r=${o#*"\n"}',
+// - k (the masked params file, or empty: off): the file is bound read-only over
+//   /proc/driver/nvidia/params (runc refuses spec mounts under /proc), when the container's procfs
+//   has it and the file is there (a spec written by `cdi generate` names the watcher's file;
+//   without a watcher the container sees the driver's own params).
+// - then the host's static ldconfig writes the container's ld cache (-r chroots into the rootfs).
+const IN_NAMESPACE = [
+  'l=$1 m=$2 k=$3 v=$4 r=$5; shift 5',
   'c=',
   'if [ -n "$v" ] && { [ -e "$r/usr/local/cuda" ] || [ -h "$r/usr/local/cuda" ]; }; then',
   '  set -f; w=',
@@ -106,8 +107,18 @@ const SCRIPT = [
   '  done',
   '  case $w in ""|*[!0-9]*) ;; *) [ "$w" -gt "$v" ] && c=/usr/local/cuda/compat ;; esac',
   'fi',
-  '[ -z "$k" ] && exec "$n" --target "$pid" --mount -- "$l" -r "$r" $c "$@"',
-  'exec "$n" --target "$pid" --mount -- "$s" -c \'r=$1 m=$2 k=$3 l=$4 t=$1/proc/driver/nvidia/params; shift 4; if [ -e "$t" ] && [ -f "$k" ]; then "$m" --bind -o ro,nosuid,nodev,noexec "$k" "$t" || exit 1; fi; exec "$l" -r "$r" "$@"\' sh "$r" "$m" "$k" "$l" $c "$@"',
+  't=$r/proc/driver/nvidia/params',
+  'if [ -n "$k" ] && [ -e "$t" ] && [ -f "$k" ]; then "$m" --bind -o ro,nosuid,nodev,noexec "$k" "$t" || exit 1; fi',
+  'exec "$l" -r "$r" $c "$@"',
+].join('\n');
+
+// From the runtime's namespace (createRuntime): the awk gives the pid and the rootfs, then nsenter
+// runs the step above in the container's mount namespace.
+const FROM_RUNTIME = [
+  'n=$1 a=$2 p=$3 s=$4 i=$5 l=$6 m=$7 k=$8 v=$9; shift 9',
+  'o=$("$a" "$p") || exit 1',
+  'pid=${o%%"\n"*} r=${o#*"\n"}',
+  'exec "$n" --target "$pid" --mount -- "$s" -c "$i" oci-gpu-post-mount "$l" "$m" "$k" "$v" "$r" "$@"',
 ].join('\n');
 
 /** Config's container settings: what the post-mount step does beyond the ld cache. */
@@ -133,22 +144,36 @@ export interface PostMountOptions {
 }
 
 /**
- * Returns the createRuntime hook that refreshes the container's ld cache for `libraryDirs`: sh and
- * one awk read the container's pid and rootfs from the runtime state and the bundle's config.json,
- * then the host's static ldconfig runs in the container's mount namespace (createRuntime, because
- * crun makes a read-only rootfs read-only before createContainer hooks); with `options`, also the
- * params masking and CUDA forward compatibility. The same hook serves the precreate edit, the
- * wrapper and the CDI spec, and runs with an explicit minimal environment. Returns null when there
- * is nothing to do or the host lacks ldconfig, nsenter, awk or sh (mount, for masking).
+ * Returns the hook that refreshes the container's ld cache for `libraryDirs` (with `options`, also
+ * the params masking and CUDA forward compatibility), run with an explicit minimal environment.
+ *
+ * Given `rootfs` (the container's root as a host path, known and writable when the config is
+ * edited: precreate, the wrapper), it is a createContainer hook: the runtime runs it inside the
+ * container's namespaces before pivot_root, so sh runs the step there directly. Otherwise (a CDI
+ * spec serves every container; crun makes a read-only rootfs read-only before createContainer
+ * hooks) it is a createRuntime hook: sh and one awk read the container's pid and rootfs from the
+ * runtime state and the bundle's config.json, and nsenter runs the same step in the container's
+ * mount namespace. Returns null when there is nothing to do or the host lacks a tool it needs
+ * (ldconfig and sh; nsenter and awk from the runtime's namespace; mount, for masking).
  */
-export function postMountHook(tools: HostTools, libraryDirs: string[], options: PostMountOptions = { paramsMask: null, compatDriverVersion: null }): Hook | null {
-  if (!libraryDirs.length || !tools.ldconfig || !tools.nsenter || !tools.sh || !tools.awk) return null;
+export function postMountHook(
+  tools: HostTools,
+  libraryDirs: string[],
+  options: PostMountOptions = { paramsMask: null, compatDriverVersion: null },
+  rootfs: string | null = null,
+): Hook | null {
+  if (!libraryDirs.length || !tools.ldconfig || !tools.sh) return null;
   const mask = options.paramsMask && tools.mount ? options.paramsMask : '';
   const major = /^(\d+)\./.exec(options.compatDriverVersion ?? '')?.[1] ?? '';
+  const step = [tools.ldconfig, tools.mount, mask, major];
+  if (rootfs) {
+    return { hookName: 'createContainer', path: tools.sh, args: ['sh', '-c', IN_NAMESPACE, 'oci-gpu-post-mount', ...step, rootfs, ...libraryDirs], env: HOOK_ENV, timeout: HOOK_TIMEOUT_S };
+  }
+  if (!tools.nsenter || !tools.awk) return null;
   return {
     hookName: 'createRuntime',
     path: tools.sh,
-    args: ['sh', '-c', SCRIPT, 'oci-gpu-post-mount', tools.nsenter, tools.ldconfig, tools.awk, AWK, tools.sh, tools.mount, mask, major, ...libraryDirs],
+    args: ['sh', '-c', FROM_RUNTIME, 'oci-gpu-post-mount', tools.nsenter, tools.awk, AWK, tools.sh, IN_NAMESPACE, ...step, ...libraryDirs],
     env: HOOK_ENV,
     timeout: HOOK_TIMEOUT_S,
   };
