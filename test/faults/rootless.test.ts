@@ -4,8 +4,8 @@
 // - precreate works with crun and runc, with the default rootless user namespace and with a nested
 //   one (--userns=keep-id): in a user namespace the runtime cannot mknod, so it bind-mounts the
 //   host's node at the same path; rootless Podman on cgroup v1 has no device cgroup at all, so the
-//   open reaches the (absent) driver: ENXIO. The ld cache step's `nsenter --mount` works inside the
-//   user namespace (the hook runs as its root).
+//   open reaches the (absent) driver: ENXIO. The ld cache step (a createContainer hook for the
+//   writable rootfs) works inside the user namespace (the runtime runs it as the container's root).
 // - the legacy createRuntime stage is refused in one line naming precreate and CDI, rootless or for
 //   a rootful container with its own user namespace (--uidmap), where it failed before with
 //   "internal error: EACCES ... devices.allow" (rootless) or a mknod EOVERFLOW (--uidmap).
@@ -191,7 +191,7 @@ const rootlessPrecreate = test.macro({
     t.log(`${runtime} rootless${userns === 'keep-id' ? ' --userns=keep-id' : ''}: container uid_map "${userNamespaceOf(r.stdout)}"; nodes ${s.want.join(' ')} open with ENXIO`);
   },
   title: (_ = '', runtime: Runtime, userns: string) =>
-    `rootless ${runtime}${userns === 'keep-id' ? ' --userns=keep-id' : ''}: precreate gives GPU 0 (bound host nodes, ENXIO), driver files, ld cache through nsenter in the user namespace, nvidia-smi${why}`,
+    `rootless ${runtime}${userns === 'keep-id' ? ' --userns=keep-id' : ''}: precreate gives GPU 0 (bound host nodes, ENXIO), driver files, ld cache from inside the user namespace, nvidia-smi${why}`,
 });
 
 /** The legacy stage must stop the start with one line saying why and what works. */

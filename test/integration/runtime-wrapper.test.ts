@@ -199,7 +199,8 @@ rootTest(`oci-gpu-runtime replaces itself with the runtime: same pid, environmen
   const child = spawn(RUNTIME_BIN, ['--runtime', fake, 'state', 'c1'], { env: { PATH: '/usr/bin:/bin', MARK: 'kept' } });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += String(d)));
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  // 'close', not 'exit': the exit can come before the last of stdout has been read.
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   t.is(code, 7, out);
   t.regex(out, new RegExp(`^pid ${child.pid}$`, 'm'), 'the runtime runs in the wrapper\'s own process');
   t.regex(out, /^args state c1$/m);
