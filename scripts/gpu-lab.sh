@@ -17,7 +17,7 @@ K=$PWD/.gpu-kit C=$PWD/.gpu-carry W=/tmp/lab
 export LD_LIBRARY_PATH=$K/prefix/usr/lib/x86_64-linux-gnu
 CRUN=$K/prefix/usr/bin/crun RUNC=$K/prefix/usr/sbin/runc
 CLEAN="env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
-HOOKENV="$CLEAN BUN_JSC_useJIT=0"   # the hook's environment as the hooks.d entries give it
+HOOKENV="$CLEAN BUN_JSC_useBaselineJIT=0"   # the hook's environment as the hooks.d entries give it
 ROUNDS=${LAB_ROUNDS:-30}
 rm -rf "$W" && mkdir -p "$W/bin"
 R=${LAB_ROOT:-/}
@@ -223,7 +223,7 @@ printf '{"ociVersion":"1.0.2","pid":1,"bundle":"%s"}' "$B" > "$W/state.json"
 for i in $(seq 1 40); do
   t=$(date +%s%N); $CLEAN /bin/true; echo "/bin/true,$(us $t)" >> "$OUT/process-time.csv"
   t=$(date +%s%N); $HOOKENV "$HOOK" precreate --manifest "$M" < "$B/config.annotated.json" > /dev/null; echo "hook precreate (GPU asked),$(us $t)" >> "$OUT/process-time.csv"
-  t=$(date +%s%N); $CLEAN "$HOOK" precreate --manifest "$M" < "$B/config.annotated.json" > /dev/null; echo "hook precreate (GPU asked) with the JIT on,$(us $t)" >> "$OUT/process-time.csv"
+  t=$(date +%s%N); $CLEAN "$HOOK" precreate --manifest "$M" < "$B/config.annotated.json" > /dev/null; echo "hook precreate (GPU asked) with the baseline JIT on,$(us $t)" >> "$OUT/process-time.csv"
   t=$(date +%s%N); $HOOKENV "$HOOK" precreate --manifest "$M" < "$B/config.base.json" > /dev/null; echo "hook precreate (nothing asked),$(us $t)" >> "$OUT/process-time.csv"
   t=$(date +%s%N); $CLEAN "$RUNC" --version > /dev/null; echo "runc --version,$(us $t)" >> "$OUT/process-time.csv"
   t=$(date +%s%N); $CLEAN "$RUNTIME" --runtime "$RUNC" --version > /dev/null; echo "oci-gpu-runtime passthrough (runc --version),$(us $t)" >> "$OUT/process-time.csv"

@@ -6,9 +6,10 @@ import { FileError } from '../errors.js';
  * Writes a file so readers see the old content or the new, never a mix: temp file in the same
  * folder, write, fsync, rename, fsync the folder. Creates missing folders 0755. The file gets
  * exactly `mode`, whatever the process's umask. The temp file is removed on failure. Throws
- * FileError naming the target.
+ * FileError naming the target. `durable: false` leaves out both fsyncs, for a file that does not
+ * outlive a reboot anyway (a container's bundle config): still atomic, not waiting on the disk.
  */
-export function writeFileAtomic(file: string, content: string | Uint8Array, mode = 0o644): void {
+export function writeFileAtomic(file: string, content: string | Uint8Array, mode = 0o644, { durable = true } = {}): void {
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now().toString(36)}.tmp`);
   let fd: number | undefined;
@@ -18,11 +19,11 @@ export function writeFileAtomic(file: string, content: string | Uint8Array, mode
     // open(2) applies the umask (077 would make the manifest unreadable to rootless Podman): set the mode itself.
     fs.fchmodSync(fd, mode);
     fs.writeSync(fd, typeof content === 'string' ? Buffer.from(content) : content);
-    fs.fsyncSync(fd);
+    if (durable) fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = undefined;
     fs.renameSync(tmp, file);
-    syncDir(dir);
+    if (durable) syncDir(dir);
   } catch (error) {
     if (fd !== undefined) fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });

@@ -68,3 +68,15 @@ test.serial('ensureFileMode: a 0600 file becomes 0644 and the old mode is return
   t.is(ensureFileMode(file), null);
   t.is(ensureFileMode(path.join(dir, 'missing')), null);
 });
+
+test.serial('durable: false (a bundle config) still replaces by rename, with the mode asked for and no temp file left', (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'config.json');
+  fs.writeFileSync(file, 'old');
+  const before = fs.statSync(file).ino;
+  underUmask(0o077, () => writeFileAtomic(file, 'new', 0o600, { durable: false }));
+  t.is(fs.readFileSync(file, 'utf8'), 'new');
+  t.not(fs.statSync(file).ino, before, 'a new inode: renamed over, never written in place');
+  t.is(fs.statSync(file).mode & 0o777, 0o600);
+  t.deepEqual(fs.readdirSync(dir), ['config.json']);
+});
