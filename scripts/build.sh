@@ -12,7 +12,12 @@
 # code it does not run (hook 14 ms with it, 50 ms without); --splitting keeps what the CLI imports
 # lazily (watcher, doctor, the Kubernetes plugins with gRPC and the API client) in chunks of their
 # own, so the hook and the wrapper never load them (hook 11.8 ms and 25 MB peak RSS, against 15.5 ms
-# and 33 MB as one chunk; node -e 0: 27 ms here); --minify gained nothing. The files `oci-gpu
+# and 33 MB as one chunk; node -e 0: 27 ms here); --minify gained nothing. --compile-jit-policy=1000
+# scales JavaScriptCore's tier-up thresholds: a hook, a wrapper or a scan lives 8-20 ms, too short
+# for JIT compiling to pay back (80 interleaved runs here: precreate 8.4 -> 7.6 ms, scan 17.5 -> 16.4;
+# 10 and 100000 gave the same within noise). The watcher and the Kubernetes plugins, which run for
+# days, set the policy back to 1 when they start (src/cli/daemon.ts). BUN_JSC_useJIT=0 in the
+# environment was faster still (-2 ms), but bun:ffi (syslog, sd_notify, flock, execve) needs the JIT. The files `oci-gpu
 # install` places (hooks.d/, packaging/: the unit, tmpfiles.d, udev rule, default config) and
 # package.json (the version) are embedded as assets (an --asset folder keeps its own name only). To build for the other architecture, Bun needs that
 # architecture's runtime: it comes from the same npm package, fetched by `npm pack` (npm's cache
@@ -64,7 +69,7 @@ compile() {
   [ "$1" = arm64 ] && target=bun-linux-arm64
   exe=$(runtime_for "$1")
   mkdir -p "$(dirname "$2")"
-  "$bun" build --compile --bytecode --format=esm --splitting --target="$target" --compile-executable-path="$exe" \
+  "$bun" build --compile --bytecode --format=esm --splitting --compile-jit-policy=1000 --target="$target" --compile-executable-path="$exe" \
     --no-compile-autoload-dotenv --no-compile-autoload-bunfig \
     --asset package.json --asset hooks.d --asset packaging \
     src/main.ts --outfile "$2.$$.tmp" >/dev/null || { rm -f "$2.$$.tmp"; die "bun build for $1 failed"; }

@@ -17,7 +17,6 @@ K=$PWD/.gpu-kit C=$PWD/.gpu-carry W=/tmp/lab
 export LD_LIBRARY_PATH=$K/prefix/usr/lib/x86_64-linux-gnu
 CRUN=$K/prefix/usr/bin/crun RUNC=$K/prefix/usr/sbin/runc
 CLEAN="env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
-HOOKENV="$CLEAN BUN_JSC_useBaselineJIT=0"   # the hook's environment as the hooks.d entries give it
 ROUNDS=${LAB_ROUNDS:-30}
 rm -rf "$W" && mkdir -p "$W/bin"
 R=${LAB_ROOT:-/}
@@ -194,7 +193,7 @@ row() { echo "$(basename "$1"),$2,$(us $3)" >> "$OUT/start-cost.csv"; }
 v_nogpu() { cp "$B/config.base.json" "$B/config.json"; t=$(date +%s%N); go "$1"; row "$1" no-gpu $t; }
 v_edits() { cp "$B/config.edits.json" "$B/config.json"; t=$(date +%s%N); go "$1"; row "$1" edits-in-config $t; }
 v_cdi() { cp "$B/config.cdi.json" "$B/config.json"; t=$(date +%s%N); go "$1"; row "$1" cdi-spec-edits $t; }
-v_hook() { t=$(date +%s%N); $HOOKENV "$HOOK" precreate --manifest "$M" < "$B/config.annotated.json" > "$B/config.json" && go "$1"; row "$1" precreate-hook+run $t; }
+v_hook() { t=$(date +%s%N); $CLEAN "$HOOK" precreate --manifest "$M" < "$B/config.annotated.json" > "$B/config.json" && go "$1"; row "$1" precreate-hook+run $t; }
 v_wrap() { cp "$B/config.annotated.json" "$B/config.json"; t=$(date +%s%N); (cd "$B" && $CLEAN "$RUNTIME" --runtime "$1" --manifest "$M" run t$i < /dev/null && $1 delete -f t$i 2>/dev/null); row "$1" oci-gpu-runtime $t; }
 STEPS="nogpu edits cdi hook wrap"
 # NVIDIA's toolkit, when this host has it: its CDI spec (nvidia-ctk) and its legacy hook, in the same loop.
@@ -222,13 +221,12 @@ echo "what,us" > "$OUT/process-time.csv"
 printf '{"ociVersion":"1.0.2","pid":1,"bundle":"%s"}' "$B" > "$W/state.json"
 for i in $(seq 1 40); do
   t=$(date +%s%N); $CLEAN /bin/true; echo "/bin/true,$(us $t)" >> "$OUT/process-time.csv"
-  t=$(date +%s%N); $HOOKENV "$HOOK" precreate --manifest "$M" < "$B/config.annotated.json" > /dev/null; echo "hook precreate (GPU asked),$(us $t)" >> "$OUT/process-time.csv"
-  t=$(date +%s%N); $CLEAN "$HOOK" precreate --manifest "$M" < "$B/config.annotated.json" > /dev/null; echo "hook precreate (GPU asked) with the baseline JIT on,$(us $t)" >> "$OUT/process-time.csv"
-  t=$(date +%s%N); $HOOKENV "$HOOK" precreate --manifest "$M" < "$B/config.base.json" > /dev/null; echo "hook precreate (nothing asked),$(us $t)" >> "$OUT/process-time.csv"
+  t=$(date +%s%N); $CLEAN "$HOOK" precreate --manifest "$M" < "$B/config.annotated.json" > /dev/null; echo "hook precreate (GPU asked),$(us $t)" >> "$OUT/process-time.csv"
+  t=$(date +%s%N); $CLEAN "$HOOK" precreate --manifest "$M" < "$B/config.base.json" > /dev/null; echo "hook precreate (nothing asked),$(us $t)" >> "$OUT/process-time.csv"
   t=$(date +%s%N); $CLEAN "$RUNC" --version > /dev/null; echo "runc --version,$(us $t)" >> "$OUT/process-time.csv"
   t=$(date +%s%N); $CLEAN "$RUNTIME" --runtime "$RUNC" --version > /dev/null; echo "oci-gpu-runtime passthrough (runc --version),$(us $t)" >> "$OUT/process-time.csv"
 done
-/usr/bin/time -f "peak RSS of the hook (precreate, GPU asked): %M KB" $HOOKENV "$HOOK" precreate --manifest "$M" < "$B/config.annotated.json" > /dev/null
+/usr/bin/time -f "peak RSS of the hook (precreate, GPU asked): %M KB" $CLEAN "$HOOK" precreate --manifest "$M" < "$B/config.annotated.json" > /dev/null
 
 h "the watcher on / (no udevadm, no systemd): first manifest, a node change it sees, idle memory"
 mkdir -p "$W/w"

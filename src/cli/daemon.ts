@@ -29,3 +29,13 @@ export function untilStopSignal(log: Logger, stop: () => Promise<void>): Promise
     process.on('SIGINT', () => onSignal('SIGINT'));
   });
 }
+
+/**
+ * For a process that runs for days (the watcher, the Kubernetes plugins): JavaScriptCore's normal
+ * tier-up policy. The binary starts with its thresholds scaled up (scripts/build.sh:
+ * --compile-jit-policy), which suits the container-start programs that live milliseconds. A no-op
+ * under Node.
+ */
+export function useFullJit(): void {
+  (globalThis as { Bun?: { unsafe?: { setJITPolicy?: (scale: number) => void } } }).Bun?.unsafe?.setJITPolicy?.(1);
+}

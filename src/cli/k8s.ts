@@ -8,7 +8,7 @@ import { UsageError } from '../errors.js';
 import { CAPABILITIES, type Capability } from '../model/manifest.js';
 import type { Logger } from '../model/logger.js';
 import { COMMON_FLAGS, parseFlags } from './args.js';
-import { checkLogFlags, LOG_FLAGS, untilStopSignal } from './daemon.js';
+import { checkLogFlags, LOG_FLAGS, untilStopSignal, useFullJit } from './daemon.js';
 import type { Io } from './io.js';
 
 export const KUBELET_PLUGIN_HELP = `Usage: oci-gpu kubelet-plugin --node-name NODE [options]
@@ -57,8 +57,10 @@ Runs until SIGTERM or SIGINT.
 
 const PLUGIN_FLAGS = { ...COMMON_FLAGS, ...LOG_FLAGS, 'check-interval-ms': { type: 'string' } } as const;
 
+// Both plugins start here: long-running, so the normal JIT policy too.
 function logger(command: string, values: { 'log-level'?: string; 'log-format'?: string }, config: { log: { level: string; format: string } }): Logger {
   checkLogFlags(command, values);
+  useFullJit();
   return createLogger({ level: values['log-level'] ?? config.log.level, format: (values['log-format'] ?? config.log.format) as 'text' | 'json' });
 }
 

@@ -8,7 +8,7 @@ import type { Config } from '../model/config.js';
 import type { Logger } from '../model/logger.js';
 import { WatchDaemon } from '../watch/daemon.js';
 import { HOST_FLAGS, parseFlags } from './args.js';
-import { checkLogFlags, LOG_FLAGS, untilStopSignal } from './daemon.js';
+import { checkLogFlags, LOG_FLAGS, untilStopSignal, useFullJit } from './daemon.js';
 import type { Io } from './io.js';
 
 export const WATCH_HELP = `Usage: oci-gpu watch [--root DIR] [--config FILE] [--manifest FILE] [--cdi FILE] [options]
@@ -44,6 +44,7 @@ export async function runWatch(argv: string[], io: Io): Promise<number> {
   const { values } = parseFlags('oci-gpu watch', argv, FLAGS);
   if (values.help) return io.out(WATCH_HELP), 0;
   checkLogFlags('oci-gpu watch', values);
+  useFullJit();
   const load = (): Config => {
     const c = loadConfig(values);
     return Object.freeze({

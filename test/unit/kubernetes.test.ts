@@ -164,6 +164,6 @@ test('the CRI-O hooks.d entry: createRuntime (CRI-O applies OCI stages, not Podm
   t.deepEqual(entry.stages, ['createRuntime']);
   t.deepEqual(entry.hook.args, ['oci-gpu-hook', 'createRuntime']);
   t.is(entry.hook.path, `${HOST_BIN}/oci-gpu-hook`);
-  t.deepEqual(entry.hook.env, ['PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'BUN_JSC_useBaselineJIT=0'], 'an explicit environment, never the runtime\'s (and the baseline JIT off, as hooks.d/)');
+  t.deepEqual(entry.hook.env, ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'], 'an explicit environment, never the runtime\'s');
   t.deepEqual(Object.keys(entry.when.annotations), ['^oci-gpu/devices$']);
 });
