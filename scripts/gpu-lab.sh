@@ -182,6 +182,13 @@ jedit "$W/check/config.json" "c['hooks']={'createRuntime':[{'path':'$HOOK','args
 runit "$RUNC" "$W/check" legacy-$RANDOM; echo "runc exit $?"
 
 h "start cost: /bin/true run + delete, $ROUNDS shuffled rounds, crun and runc"
+# From here on every child gets exactly PATH and LD_LIBRARY_PATH (the variables stay set in this
+# shell, unexported), so the hook and the wrapper run as Podman and Docker run them: straight from
+# the caller with a clean environment, without an `env -i` process in front (one more exec, which
+# the timings before 2026-12-07 16:30 included in the hook and wrapper rows).
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+for v in $(compgen -e); do case $v in PATH | LD_LIBRARY_PATH) ;; *) export -n "$v" ;; esac; done
+echo "environment of what runs below: $(env | cut -d= -f1 | sort | tr '\n' ' ')"
 B=$W/true
 $CLEAN "$HOOK" precreate --manifest "$M" < "$B/config.base.json" > "$B/config.edits.json"
 cp "$B/config.base.json" "$B/config.cdi.json"; cdi_apply "$B/config.cdi.json" 0
@@ -193,8 +200,8 @@ row() { echo "$(basename "$1"),$2,$(us $3)" >> "$OUT/start-cost.csv"; }
 v_nogpu() { cp "$B/config.base.json" "$B/config.json"; t=$(date +%s%N); go "$1"; row "$1" no-gpu $t; }
 v_edits() { cp "$B/config.edits.json" "$B/config.json"; t=$(date +%s%N); go "$1"; row "$1" edits-in-config $t; }
 v_cdi() { cp "$B/config.cdi.json" "$B/config.json"; t=$(date +%s%N); go "$1"; row "$1" cdi-spec-edits $t; }
-v_hook() { t=$(date +%s%N); $CLEAN "$HOOK" precreate --manifest "$M" < "$B/config.annotated.json" > "$B/config.json" && go "$1"; row "$1" precreate-hook+run $t; }
-v_wrap() { cp "$B/config.annotated.json" "$B/config.json"; t=$(date +%s%N); (cd "$B" && $CLEAN "$RUNTIME" --runtime "$1" --manifest "$M" run t$i < /dev/null && $1 delete -f t$i 2>/dev/null); row "$1" oci-gpu-runtime $t; }
+v_hook() { t=$(date +%s%N); "$HOOK" precreate --manifest "$M" < "$B/config.annotated.json" > "$B/config.json" && go "$1"; row "$1" precreate-hook+run $t; }
+v_wrap() { cp "$B/config.annotated.json" "$B/config.json"; t=$(date +%s%N); (cd "$B" && "$RUNTIME" --runtime "$1" --manifest "$M" run t$i < /dev/null && $1 delete -f t$i 2>/dev/null); row "$1" oci-gpu-runtime $t; }
 STEPS="nogpu edits cdi hook wrap"
 # NVIDIA's toolkit, when this host has it: its CDI spec (nvidia-ctk) and its legacy hook, in the same loop.
 if command -v nvidia-ctk >/dev/null && nvidia-ctk cdi generate --format json --output "$W/nvidia-cdi.json" >/dev/null 2>&1; then
@@ -216,17 +223,18 @@ for i in $(seq 1 "$ROUNDS"); do
 done
 echo "rows: $(wc -l < "$OUT/start-cost.csv")"
 
-h "process times (clean environment, 40 interleaved runs)"
+h "process times (the clean environment above, no env process in front, 40 interleaved runs)"
 echo "what,us" > "$OUT/process-time.csv"
 printf '{"ociVersion":"1.0.2","pid":1,"bundle":"%s"}' "$B" > "$W/state.json"
 for i in $(seq 1 40); do
-  t=$(date +%s%N); $CLEAN /bin/true; echo "/bin/true,$(us $t)" >> "$OUT/process-time.csv"
-  t=$(date +%s%N); $CLEAN "$HOOK" precreate --manifest "$M" < "$B/config.annotated.json" > /dev/null; echo "hook precreate (GPU asked),$(us $t)" >> "$OUT/process-time.csv"
-  t=$(date +%s%N); $CLEAN "$HOOK" precreate --manifest "$M" < "$B/config.base.json" > /dev/null; echo "hook precreate (nothing asked),$(us $t)" >> "$OUT/process-time.csv"
-  t=$(date +%s%N); $CLEAN "$RUNC" --version > /dev/null; echo "runc --version,$(us $t)" >> "$OUT/process-time.csv"
-  t=$(date +%s%N); $CLEAN "$RUNTIME" --runtime "$RUNC" --version > /dev/null; echo "oci-gpu-runtime passthrough (runc --version),$(us $t)" >> "$OUT/process-time.csv"
+  t=$(date +%s%N); /bin/true; echo "/bin/true,$(us $t)" >> "$OUT/process-time.csv"
+  t=$(date +%s%N); env -i PATH="$PATH" /bin/true; echo "env -i PATH=… /bin/true (the env process earlier rows had in front),$(us $t)" >> "$OUT/process-time.csv"
+  t=$(date +%s%N); "$HOOK" precreate --manifest "$M" < "$B/config.annotated.json" > /dev/null; echo "hook precreate (GPU asked),$(us $t)" >> "$OUT/process-time.csv"
+  t=$(date +%s%N); "$HOOK" precreate --manifest "$M" < "$B/config.base.json" > /dev/null; echo "hook precreate (nothing asked),$(us $t)" >> "$OUT/process-time.csv"
+  t=$(date +%s%N); "$RUNC" --version > /dev/null; echo "runc --version,$(us $t)" >> "$OUT/process-time.csv"
+  t=$(date +%s%N); "$RUNTIME" --runtime "$RUNC" --version > /dev/null; echo "oci-gpu-runtime passthrough (runc --version),$(us $t)" >> "$OUT/process-time.csv"
 done
-/usr/bin/time -f "peak RSS of the hook (precreate, GPU asked): %M KB" $CLEAN "$HOOK" precreate --manifest "$M" < "$B/config.annotated.json" > /dev/null
+/usr/bin/time -f "peak RSS of the hook (precreate, GPU asked): %M KB" "$HOOK" precreate --manifest "$M" < "$B/config.annotated.json" > /dev/null
 
 h "the watcher on / (no udevadm, no systemd): first manifest, a node change it sees, idle memory"
 mkdir -p "$W/w"
