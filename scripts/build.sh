@@ -17,8 +17,8 @@
 # for JIT compiling to pay back (80 interleaved runs here: precreate 8.4 -> 7.6 ms, scan 17.5 -> 16.4;
 # 10 and 100000 gave the same within noise). The watcher and the Kubernetes plugins, which run for
 # days, set the policy back to 1 when they start (src/cli/daemon.ts). BUN_JSC_useJIT=0 in the
-# environment was faster still (-2 ms), but bun:ffi (syslog, sd_notify, flock, execve) needs the JIT. The files `oci-gpu
-# install` places (hooks.d/, packaging/: the unit, tmpfiles.d, udev rule, default config) and
+# environment was faster still (-2 ms), but bun:ffi (syslog, sd_notify, flock, execve) needs the JIT.
+# The files `oci-gpu install` places (hooks.d/, packaging/: the unit, tmpfiles.d, udev rule, default config) and
 # package.json (the version) are embedded as assets (an --asset folder keeps its own name only). To build for the other architecture, Bun needs that
 # architecture's runtime: it comes from the same npm package, fetched by `npm pack` (npm's cache
 # and registry) and checked against the integrity the lockfile records.

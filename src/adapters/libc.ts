@@ -1,7 +1,8 @@
 // The one module that calls libc through bun:ffi: unix datagrams (systemd's notify socket, /dev/log),
 // flock(2) and execve(2), which neither Node nor Bun offers in JavaScript (Bun.udpSocket is UDP only;
-// Node has no unix datagram socket; both can only spawn a child). It works in the compiled binary; under Node (bin/, the development
-// entry, and in-process tests) loadLibc() returns null and callers go without.
+// Node has no unix datagram socket; both can only spawn a child). It works in the compiled binary;
+// under Node (bin/, the development entry, and in-process tests) loadLibc() and loadExec() return
+// null and callers go without (the wrapper spawns its runtime instead).
 
 /** What oci-gpu needs of libc. Each call returns 0 or the errno it failed with. */
 export interface Libc {

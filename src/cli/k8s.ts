@@ -57,10 +57,8 @@ Runs until SIGTERM or SIGINT.
 
 const PLUGIN_FLAGS = { ...COMMON_FLAGS, ...LOG_FLAGS, 'check-interval-ms': { type: 'string' } } as const;
 
-// Both plugins start here: long-running, so the normal JIT policy too.
 function logger(command: string, values: { 'log-level'?: string; 'log-format'?: string }, config: { log: { level: string; format: string } }): Logger {
   checkLogFlags(command, values);
-  useFullJit();
   return createLogger({ level: values['log-level'] ?? config.log.level, format: (values['log-format'] ?? config.log.format) as 'text' | 'json' });
 }
 
@@ -93,6 +91,7 @@ export async function runKubeletPlugin(argv: string[], io: Io): Promise<number> 
   if (problem) throw new UsageError(`${command}: --driver-name ${problem}`);
   const capabilities = parseCapabilities(command, values.capabilities ?? 'utility,compute');
   const checkIntervalMs = interval(command, values['check-interval-ms']);
+  useFullJit(); // runs for days: the normal JIT policy
   const config = loadConfig(values);
   const log = logger(command, values, config);
   const [{ DraPlugin }, { createClusterApi }] = await Promise.all([import('../k8s/dra-plugin.js'), import('../adapters/k8s-api.js')]);
@@ -131,6 +130,7 @@ export async function runDevicePlugin(argv: string[], io: Io): Promise<number> {
     throw new UsageError(`${command}: --socket-name must be a file name ending in .sock (not kubelet.sock)`);
   }
   const checkIntervalMs = interval(command, values['check-interval-ms']);
+  useFullJit(); // runs for days: the normal JIT policy
   const config = loadConfig(values);
   const log = logger(command, values, config);
   const { DevicePlugin } = await import('../k8s/device-plugin.js');
